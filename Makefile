@@ -1,0 +1,134 @@
+# Two commands set up a fresh machine: `make run` serves the app, `make test` checks it.
+# Needs only python3 and make; everything else is installed from the lock file.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+UV_VERSION ?= 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help install run serve migrate superuser version test lint typecheck contracts \
+        format lock clean migration
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --all-groups
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv and install the locked dependencies
+
+run: install migrate superuser ## migrate the database and serve with reload on $(HOST):$(PORT)
+	$(BIN)/uvicorn app.main:app --reload --host $(HOST) --port $(PORT) --no-access-log
+
+serve: install ## serve like production: gunicorn -c gunicorn.conf.py
+	$(BIN)/gunicorn -c gunicorn.conf.py
+
+migrate: install ## apply every migration (alembic upgrade head)
+	$(BIN)/alembic upgrade head
+
+superuser: install ## create the first superuser from FIRST_SUPERUSER_* (idempotent)
+	$(BIN)/python -m app.cli create-superuser
+
+version: install ## write app/core/version_info.py from git
+	$(BIN)/python -m app.core.version
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install ## mypy strict on app/
+	$(BIN)/mypy
+
+contracts: install ## import-linter architecture contracts
+	$(BIN)/lint-imports
+
+# The coverage gate lives here, not in pytest's addopts, so `pytest tests/items` runs one
+# domain without failing on the coverage of the others. `make test COV=` runs without it.
+COVERAGE_MIN ?= 90
+COV ?= --cov=app --cov-report=term --cov-fail-under=$(COVERAGE_MIN)
+test: install lint typecheck contracts ## lint, type-check, check contracts, run every test (coverage >= 90%)
+	$(BIN)/pytest $(COV) $(PYTEST_ARGS)
+
+format: install ## format and fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lock: $(UV) ## refresh uv.lock after changing dependencies in pyproject.toml
+	$(UV) lock
+
+clean: ## remove the virtualenvs, caches and the local database
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov data
+
+migration: install ## new migration from model changes: make migration m="add orders"
+	@test -n "$(m)" || { echo 'usage: make migration m="what it does"'; exit 2; }
+	$(BIN)/alembic revision --autogenerate -m "$(m)" \
+	  --rev-id $$(printf '%04d' $$(( $$(ls migrations/versions/[0-9]*_*.py 2>/dev/null | wc -l) + 1 )))
+
+# --- production serving -------------------------------------------------------------------
+.PHONY: loadcheck loadcheck-short
+
+loadcheck: install ## gunicorn under load through HUP, recycling, SIGKILL, SIGTERM (about 35 s)
+	$(BIN)/python scripts/loadcheck.py
+
+loadcheck-short: install ## the CI run of the load check (about 20 s)
+	$(BIN)/python scripts/loadcheck.py --short
+# --- shipping: container, cluster, air-gapped install ------------------------------------
+WHEELHOUSE ?= wheelhouse
+IMAGE ?= fastapi-service-template:latest
+
+.PHONY: wheelhouse ship-check image
+
+# Build it on a machine with the target's OS, CPU architecture and Python ($(PYTHON)).
+wheelhouse: install ## build wheelhouse/: every runtime dependency from the lock + this project's wheel
+	rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)
+	$(BIN)/python -m app.core.version >/dev/null
+	$(UV) export --frozen --no-dev --no-emit-project --format requirements.txt \
+		--output-file $(WHEELHOUSE)/requirements.txt >/dev/null
+	$(PYTHON) -m pip wheel --quiet --disable-pip-version-check --require-hashes \
+		--wheel-dir $(WHEELHOUSE) -r $(WHEELHOUSE)/requirements.txt
+	$(UV) build --wheel --out-dir $(WHEELHOUSE)
+	@ls $(WHEELHOUSE)/*.whl | wc -l | xargs printf '%s wheels in $(WHEELHOUSE)/\n'
+
+ship-check: install ## hadolint, Kubernetes manifests, compose file, offline install, browser test
+	bash .ci/ship.sh
+
+image: ## build the production image (needs a Docker engine)
+	docker build --build-arg GIT_BRANCH="$$(git rev-parse --abbrev-ref HEAD)" \
+		--build-arg GIT_REVISION="$$(git rev-parse HEAD)" \
+		--build-arg BUILD_DATE="$$(date -u '+%Y-%m-%d %H:%M:%S')" -t $(IMAGE) .
+
+# ---- Making the template your own -------------------------------------------------------
+.PHONY: domain rename precommit
+
+domain: install ## scaffold a domain: make domain name=orders (then make migrate && make test)
+	@test -n "$(name)" || { echo 'usage: make domain name=orders [singular=order]'; exit 2; }
+	$(BIN)/python -m app.cli new-domain "$(name)" $(if $(singular),--singular "$(singular)")
+
+rename: install ## rename the service: make rename name="Orders Service" code=ord package=orders-service
+	$(BIN)/python -m app.cli rename $(if $(name),--name "$(name)") $(if $(code),--code "$(code)") \
+	  $(if $(package),--package "$(package)")
+
+precommit: install ## install the git pre-commit hook (ruff, mypy; runs offline from .venv)
+	$(BIN)/pre-commit install
+
+# --- benchmark (bench/): gunicorn and uvicorn against bare FastAPI baselines, on PostgreSQL ---
+.PHONY: bench bench-smoke
+BENCH_ARGS ?=
+
+bench: install ## benchmark: Markdown table of req/s, latency, CPU/request, RSS (~8 min, needs PostgreSQL)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-smoke: install ## every benchmark scenario once, briefly: fails on any error (no timings judged)
+	$(BIN)/python -m bench --smoke

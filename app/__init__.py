@@ -1,0 +1,1 @@
+"""FastAPI service template: a domain-sliced modular monolith."""

@@ -1,0 +1,1 @@
+"""Mechanisms every domain uses. This package imports no domain."""

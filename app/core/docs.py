@@ -1,0 +1,86 @@
+"""API docs that need no internet: Swagger UI at `/docs` and ReDoc at `/redoc`, with their
+JavaScript and CSS served by the service itself.
+
+FastAPI's own pages load those assets from a CDN, which an internal network cannot reach.
+The `fastapi-offline` package ships the upstream bundles (swagger-ui-dist and redoc) in its
+wheel, so they travel with every install, the wheelhouse one included; here they are served
+under `/docs/assets` and the pages point only there.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+    swagger_ui_default_parameters,
+)
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+DOCS_URL = "/docs"
+REDOC_URL = "/redoc"
+OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
+ASSETS_URL = "/docs/assets"
+ASSET_NAMES = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png")
+
+# No call home: Swagger UI's spec validator badge would ask an outside host about our spec.
+SWAGGER_UI_PARAMETERS: dict[str, Any] = {
+    **swagger_ui_default_parameters,
+    "validatorUrl": None,
+    "persistAuthorization": True,
+}
+
+
+def assets_folder() -> Path:
+    """The folder inside the installed `fastapi_offline` package that holds the bundles."""
+    folder = Path(str(files("fastapi_offline") / "static"))
+    missing = [name for name in ASSET_NAMES if not (folder / name).is_file()]
+    if missing:
+        raise RuntimeError(f"fastapi-offline is missing docs assets: {', '.join(missing)}")
+    return folder
+
+
+def install(app: FastAPI) -> None:
+    """Add `/docs`, `/redoc`, the OAuth2 redirect page and the assets they load."""
+    if app.openapi_url is None:
+        raise RuntimeError("the docs need the OpenAPI schema: create the app with openapi_url")
+    openapi_url = app.openapi_url
+    app.mount(ASSETS_URL, StaticFiles(directory=assets_folder()), name="docs-assets")
+
+    def asset(request: Request, name: str) -> str:
+        # root_path: behind a proxy that strips a prefix, the browser needs the full path.
+        return f"{request.scope.get('root_path', '')}{ASSETS_URL}/{name}"
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=f"{root}{OAUTH2_REDIRECT_URL}",
+            swagger_js_url=asset(request, "swagger-ui-bundle.js"),
+            swagger_css_url=asset(request, "swagger-ui.css"),
+            swagger_favicon_url=asset(request, "favicon.png"),
+            swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
+        )
+
+    @app.get(OAUTH2_REDIRECT_URL, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get(REDOC_URL, include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=asset(request, "redoc.standalone.js"),
+            redoc_favicon_url=asset(request, "favicon.png"),
+            with_google_fonts=False,
+        )

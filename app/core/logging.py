@@ -1,0 +1,293 @@
+"""Loguru as the only log sink; std logging (uvicorn, gunicorn, sqlalchemy, alembic) routed into it.
+
+`setup_logging` is idempotent: gunicorn runs it again on SIGHUP and tests run it for
+several app instances. Every record gets `extra.request_id` from the request context.
+Under gunicorn the saved files have one writer, the master (see `app.core.logrelay`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from datetime import UTC
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
+
+from loguru import logger
+
+from app.core.context import current_request_id
+
+if TYPE_CHECKING:
+    from loguru import Record
+
+    from app.core.config import Settings
+
+ROUTED_LOGGERS = (
+    "uvicorn",
+    "uvicorn.error",
+    "gunicorn",
+    "gunicorn.error",
+    "gunicorn.access",
+    "sqlalchemy",
+    "sqlalchemy.engine",
+    "alembic",
+    "asyncio",
+)
+SILENCED_LOGGERS = ("uvicorn.access",)
+_STANDARD_EXTRA = {"request_id"}
+
+
+class InterceptHandler(logging.Handler):
+    """Hands every std-logging record to loguru, keeping its level and caller."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        # Find the caller outside the logging module, so loguru names the right place.
+        frame: FrameType | None = inspect.currentframe()
+        depth = 0
+        while frame is not None and (depth == 0 or frame.f_code.co_filename == logging.__file__):
+            frame = frame.f_back
+            depth += 1
+        logger.bind(logger_name=record.name).opt(depth=depth, exception=record.exc_info).log(
+            level, record.getMessage()
+        )
+
+
+def _add_request_id(record: Record) -> None:
+    if record["extra"].get("request_id") is None:
+        record["extra"]["request_id"] = current_request_id()
+
+
+def json_line(record: Record) -> str:
+    """One JSON object for one record: stable keys first, then the record's extras."""
+    payload: dict[str, Any] = {
+        "time": record["time"].astimezone(UTC).isoformat(timespec="milliseconds"),
+        "level": record["level"].name,
+        "message": record["message"],
+        "logger": record["extra"].get("logger_name", record["name"]),
+        "function": record["function"],
+        "line": record["line"],
+        "process": record["process"].id,
+        "request_id": record["extra"].get("request_id", "-"),
+    }
+    for key, value in record["extra"].items():
+        if key not in _STANDARD_EXTRA and key != "logger_name" and not key.startswith("_"):
+            payload[key] = value
+    exception = record["exception"]
+    if exception is not None and exception.type is not None:
+        import traceback
+
+        payload["exception"] = "".join(
+            traceback.format_exception(exception.type, exception.value, exception.traceback)
+        )
+    return json.dumps(payload, default=str, ensure_ascii=False)
+
+
+def _json_format(record: Record) -> str:
+    # Every sink gets the same record: the line is built once, not once per sink (with
+    # SAVE=true the stdout and the file sink both write it).
+    if "_json" not in record["extra"]:
+        record["extra"]["_json"] = json_line(record)
+    return "{extra[_json]}\n"
+
+
+def _human_format(fmt: str) -> Callable[[Record], str]:
+    template = fmt + "\n{exception}"
+
+    def render(record: Record) -> str:
+        return template
+
+    return render
+
+
+def log_file_path(settings: Settings) -> str:
+    """Dated file path: loguru fills the time fields at creation and on each rotation."""
+    name = f"{settings.SERVICE_CODE}_{{time:YYYY-MM-DD}}.log"
+    return str(settings.LOG_SAVE_PATH / "{time:YYYY}" / "{time:MM}" / name)
+
+
+def setup_logging(
+    settings: Settings,
+    *,
+    stream: TextIO | None = None,
+    with_file_sink: bool | None = None,
+) -> None:
+    """(Re)configure loguru and route std logging into it; safe to run again (SIGHUP).
+
+    `with_file_sink=None` follows `SAVE`. In a gunicorn worker the "file sink" sends each
+    line to the master, the one process that writes and rotates the files (`app.core.logrelay`).
+    """
+    with _state.lock:
+        logger.remove()
+        _state.file_handler_id = None
+        logger.configure(extra={"request_id": None}, patcher=_add_request_id)
+        formatter: Callable[[Record], str] = (
+            _json_format if settings.JSON_LOG else _human_format(settings.LOGURU_FORMAT)
+        )
+        diagnose = not settings.is_prod
+        logger.add(
+            stream or sys.stdout,
+            level=settings.LEVEL,
+            format=formatter,
+            colorize=False if settings.JSON_LOG else None,
+            backtrace=diagnose,
+            diagnose=diagnose,
+        )
+        if with_file_sink if with_file_sink is not None else settings.SAVE:
+            add_file_sink(settings)
+        route_std_logging(settings)
+
+
+class _LoggingState:
+    """Which role this process plays for the saved files, and its file handler."""
+
+    def __init__(self) -> None:
+        # Held while handlers are swapped and while a relayed line is written, so a
+        # reconfiguration (SIGHUP) never drops a relayed line between remove() and add().
+        self.lock = threading.RLock()
+        self.relay_write: Callable[[str], None] | None = None
+        self.is_relay_master = False
+        self.file_handler_id: int | None = None
+        self.file_settings: Settings | None = None
+
+
+_state = _LoggingState()
+RELAYED_LEVEL = "RELAYED"
+_RELAYED_NO = 1  # below TRACE: no stream sink ever shows a relayed line
+
+
+def add_file_sink(settings: Settings) -> int:
+    """The dated, rotated, compressed file sink, or in a gunicorn worker the relay to it."""
+    with _state.lock:
+        formatter = _file_formatter(settings)
+        diagnose = not settings.is_prod
+        if _state.relay_write is not None:
+            handler_id = logger.add(
+                _state.relay_write,
+                level=settings.LEVEL,
+                format=formatter,
+                colorize=False,
+                backtrace=diagnose,
+                diagnose=diagnose,
+            )
+        else:
+            master = _state.is_relay_master
+            handler_id = logger.add(
+                log_file_path(settings),
+                level=_RELAYED_NO if master else settings.LEVEL,
+                format=_with_relayed_lines(formatter) if master else formatter,
+                filter=_master_file_filter(settings.LEVEL) if master else None,
+                rotation=settings.ROTATION,
+                retention=settings.RETENTION,
+                compression=settings.COMPRESSION,
+                # Standalone, a loguru thread does the disk work (rotation, compression) off
+                # the event loop; in the master the relay's writer thread already does.
+                enqueue=not master,
+                colorize=False,
+                backtrace=diagnose,
+                diagnose=diagnose,
+                encoding="utf-8",
+            )
+        _state.file_handler_id = handler_id
+        _state.file_settings = settings
+        return handler_id
+
+
+def _file_formatter(settings: Settings) -> Callable[[Record], str]:
+    if settings.JSON_LOG:
+        return _json_format
+    return _human_format(_strip_colors(settings.LOGURU_FORMAT))
+
+
+def _with_relayed_lines(formatter: Callable[[Record], str]) -> Callable[[Record], str]:
+    def render(record: Record) -> str:
+        if "relayed_line" in record["extra"]:
+            return "{extra[relayed_line]}"
+        return formatter(record)
+
+    return render
+
+
+def _master_file_filter(level: str) -> Callable[[Record], bool]:
+    minimum = logger.level(level).no
+    owner = os.getpid()
+
+    def accept(record: Record) -> bool:
+        if record["level"].no == _RELAYED_NO:
+            return "relayed_line" in record["extra"]
+        # The owner's pid: a worker that inherited this handler never writes the file.
+        return record["level"].no >= minimum and record["process"].id == owner
+
+    return accept
+
+
+def become_relay_master() -> None:
+    """This process (the gunicorn master) writes the files for itself and its workers."""
+    with _state.lock:
+        try:
+            logger.level(RELAYED_LEVEL)
+        except ValueError:
+            logger.level(RELAYED_LEVEL, no=_RELAYED_NO)
+        _state.is_relay_master = True
+        if _state.file_settings is not None and _state.file_handler_id is not None:
+            logger.remove(_state.file_handler_id)
+            add_file_sink(_state.file_settings)
+
+
+def use_relay(write: Callable[[str], None]) -> None:
+    """In a new gunicorn worker, right after the fork: file lines go to `write` from now on.
+
+    The master's file handler came along with the fork; it is swapped for the relay before
+    this process can log anything (gunicorn logs "Booting worker" right after the fork).
+    """
+    _state.lock = threading.RLock()  # the master's writer thread may have held the old one
+    with _state.lock:
+        _state.relay_write = write
+        _state.is_relay_master = False
+        if _state.file_handler_id is not None and _state.file_settings is not None:
+            logger.remove(_state.file_handler_id)
+            add_file_sink(_state.file_settings)
+
+
+def write_relayed(line: str) -> None:
+    """Write a worker's already formatted line through the master's file sink."""
+    with _state.lock:
+        logger.bind(relayed_line=line).log(RELAYED_LEVEL, "")
+
+
+def _strip_colors(fmt: str) -> str:
+    import re
+
+    return re.sub(r"</?[a-z]+>", "", fmt)
+
+
+def _std_level(level: str) -> int:
+    """Loguru's level name as a std-logging level (TRACE and SUCCESS have no std twin)."""
+    return {"TRACE": logging.DEBUG, "SUCCESS": logging.INFO}.get(level) or logging.getLevelName(
+        level
+    )
+
+
+def route_std_logging(settings: Settings) -> None:
+    """Send every std-logging logger we know of (and the root) through loguru."""
+    handler = InterceptHandler()
+    logging.basicConfig(handlers=[handler], level=_std_level(settings.LEVEL), force=True)
+    for name in ROUTED_LOGGERS:
+        std = logging.getLogger(name)
+        std.handlers = [handler]
+        std.propagate = False
+    for name in SILENCED_LOGGERS:
+        std = logging.getLogger(name)
+        std.handlers = []
+        std.propagate = False
+        std.disabled = True
+    sql_level = logging.INFO if settings.DB_ECHO else logging.WARNING
+    logging.getLogger("sqlalchemy.engine").setLevel(sql_level)

@@ -1,0 +1,176 @@
+"""Prometheus metrics: requests by method, route template and status, latency, requests in
+progress, build info; `GET /metrics` to scrape them.
+
+Under gunicorn, prometheus_client runs in multiprocess mode (gunicorn.conf.py sets
+PROMETHEUS_MULTIPROC_DIR before anything imports it): each worker writes its values to files
+in that folder and a scrape, whichever worker answers it, sums every worker, dead ones too.
+The metric objects live per app (their own registry), so several apps in one test process
+do not count into each other.
+"""
+
+from __future__ import annotations
+
+import secrets
+from time import perf_counter
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    values,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.errors import UnauthorizedError
+from app.core.version import BuildInfo
+
+UNMATCHED_ROUTE = "__unmatched__"
+OTHER_METHOD = "OTHER"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def is_multiprocess() -> bool:
+    """Whether prometheus_client chose multiprocess values (it decides once, at its import)."""
+    return bool(getattr(values.ValueClass, "_multiprocess", False))
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (`/api/v1/items/{item_id}`), never the raw path:
+    raw paths would make one time series per id. Unmatched requests share one label."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
+
+
+class Metrics:
+    """The service's metric families, registered in their own registry."""
+
+    def __init__(self, build_info: BuildInfo, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        labels = ("method", "route", "status")
+        self.requests = Counter(
+            "http_requests", "HTTP requests answered.", labels, registry=self.registry
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time from the request's arrival in the app to the end of its response.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_progress = Gauge(
+            "http_requests_in_progress",
+            "HTTP requests being served now.",
+            ("method",),
+            multiprocess_mode="livesum",
+            registry=self.registry,
+        )
+        self.build_info = Gauge(
+            "service_build_info",
+            "Build of the running service (value 1).",
+            tuple(BuildInfo.model_fields),
+            multiprocess_mode="livemax",
+            registry=self.registry,
+        )
+        self._build_labels = build_info.model_dump()
+        self._observers: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._gauges: dict[str, Any] = {}
+
+    def mark_started(self) -> None:
+        """Publish the build info from the serving process (called in the lifespan: under
+        gunicorn the app is created in the master, and only workers' values are scraped)."""
+        self.build_info.labels(**self._build_labels).set(1)
+
+    def in_progress_for(self, method: str) -> Any:
+        gauge = self._gauges.get(method)
+        if gauge is None:
+            gauge = self._gauges[method] = self.in_progress.labels(method)
+        return gauge
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request; label children are cached (`labels()` takes a lock)."""
+        key = (method, route, status)
+        children = self._observers.get(key)
+        if children is None:
+            label_values = (method, route, str(status))
+            children = (self.requests.labels(*label_values), self.latency.labels(*label_values))
+            self._observers[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def render(self) -> bytes:
+        """The text exposition: every worker's values in multiprocess mode, else this app's."""
+        if is_multiprocess():
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Pure ASGI: times and counts every HTTP request, a last-resort 500 included."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else OTHER_METHOD
+        gauge = self.metrics.in_progress_for(method)
+        gauge.inc()
+        started = perf_counter()
+        status = 500
+        counted = False
+
+        def count() -> None:
+            nonlocal counted
+            counted = True
+            self.metrics.observe(method, route_template(scope), status, perf_counter() - started)
+            gauge.dec()
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif not message.get("more_body", False) and not counted:
+                # Counted before the last byte leaves: a client holding the answer can
+                # rely on a scrape that follows to include it.
+                count()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            if not counted:
+                count()
+
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/metrics", include_in_schema=False, response_class=Response)
+async def scrape(request: Request) -> Response:
+    """Prometheus text format; with METRICS_TOKEN set, only for `Authorization: Bearer <it>`."""
+    token = request.app.state.settings.METRICS_TOKEN.get_secret_value()
+    if token:
+        given = request.headers.get("authorization", "")
+        scheme, _, credentials = given.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(
+            credentials.encode(), token.encode()
+        ):
+            raise UnauthorizedError("a valid metrics token is required")
+    metrics: Metrics = request.app.state.metrics
+    # Multiprocess collection reads one file per worker ever started: keep it off the loop.
+    body = await run_in_threadpool(metrics.render) if is_multiprocess() else metrics.render()
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,351 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs several times the CPU per request)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from time import perf_counter
+
+from loguru import logger
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.context import request_id_var
+from app.core.errors import problem_response
+
+REQUEST_ID_HEADER = b"x-request-id"
+_SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def new_request_id() -> str:
+    return os.urandom(16).hex()
+
+
+def inbound_request_id(scope: Scope) -> str | None:
+    """The caller's `X-Request-ID` when it is short and plain, else None (we make our own)."""
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER:
+            return value.decode("ascii") if _SANE_REQUEST_ID.match(value) else None
+    return None
+
+
+# Bound once: `logger.bind` per request would build a new logger for every line.
+_access_logger = logger.bind(kind="access")
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "-"
+
+
+class RequestContextMiddleware:
+    """Request id (accepted or made, echoed), `Server-Timing`, and one access-log line.
+
+    Sits outside Starlette's error middleware (see `app.main.ServiceApp`), so even a 500
+    made by the last-resort handler carries the id and is logged exactly once.
+    """
+
+    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+        self.app = app
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = inbound_request_id(scope) or new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        started = perf_counter()
+        status = 0
+        encoded_id = request_id.encode("ascii")
+
+        async def send_with_context(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                elapsed_ms = (perf_counter() - started) * 1000
+                headers = list(message.get("headers", ()))
+                headers.append((REQUEST_ID_HEADER, encoded_id))
+                headers.append((b"server-timing", f"app;dur={elapsed_ms:.1f}".encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_context)
+        except Exception:
+            if status == 0:
+                raise
+            # The last-resort handler already answered and logged it; don't log it twice.
+        finally:
+            if self.access_log:
+                self._log(scope, status or 500, (perf_counter() - started) * 1000, request_id)
+            request_id_var.reset(token)
+
+    @staticmethod
+    def _log(scope: Scope, status: int, duration_ms: float, request_id: str) -> None:
+        method = scope["method"]
+        path = scope["path"]
+        client = _client(scope)
+        # Keyword arguments land in the record's `extra` (the JSON fields); the path goes in
+        # as an argument, never into the format string, so braces in it are harmless.
+        _access_logger.info(  # noqa: PLE1205 (loguru braces, not std logging)
+            '{} "{} {}" {} {:.1f}ms',
+            client,
+            method,
+            path,
+            status,
+            duration_ms,
+            request_id=request_id,
+            method=method,
+            path=path,
+            status=status,
+            duration_ms=round(duration_ms, 2),
+            client=client,
+        )
+
+
+# --- Hardening: security headers, request limits, trusted hosts --------------------------------
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# Swagger UI and ReDoc are served from this service (no CDN): their pages need our own scripts,
+# styles and images, the inline start-up script and styles both write, and ReDoc's blob worker.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+DOCS_PATHS = ("/docs", "/redoc")
+PROBE_PATH_PREFIX = "/health/"
+_AUTH_HEADERS = frozenset({b"authorization", b"x-token"})
+_CACHE_CONTROL = b"cache-control"
+_NO_STORE = (_CACHE_CONTROL, b"no-store")
+
+Header = tuple[bytes, bytes]
+
+
+def _is_docs_path(path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in DOCS_PATHS)
+
+
+class SecurityHeadersMiddleware:
+    """Headers that make browsers and caches handle our responses safely, on every response.
+
+    Sits outside Starlette's error middleware (see `app.main.ServiceApp`), so a last-resort 500
+    carries them too. Responses to requests that carry credentials get `Cache-Control: no-store`
+    unless the route chose its own caching.
+    """
+
+    def __init__(self, app: ASGIApp, *, hsts_seconds: int = 0) -> None:
+        self.app = app
+        common: list[Header] = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+        ]
+        if hsts_seconds > 0:
+            hsts = f"max-age={hsts_seconds}; includeSubDomains".encode()
+            common.append((b"strict-transport-security", hsts))
+        self.api_headers = (*common, (b"content-security-policy", API_CSP.encode()))
+        self.docs_headers = (*common, (b"content-security-policy", DOCS_CSP.encode()))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = self.docs_headers if _is_docs_path(scope["path"]) else self.api_headers
+        authenticated = any(name in _AUTH_HEADERS for name, _ in scope["headers"])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if authenticated and not any(name == _CACHE_CONTROL for name, _ in headers):
+                    headers.append(_NO_STORE)
+                headers.extend(extra)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request is refused before it reaches the app."""
+
+    status: int
+    code: str
+    title: str
+    detail: str
+
+    async def send(self, scope: Scope, send: Send) -> None:
+        await send_problem(
+            scope, send, status=self.status, code=self.code, title=self.title, detail=self.detail
+        )
+
+
+async def send_problem(
+    scope: Scope,
+    send: Send,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer from middleware in the one error envelope (built by `errors.problem_response`)."""
+    app = scope.get("app")
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    response = problem_response(
+        Request(scope),
+        status=status,
+        code=code,
+        title=title,
+        detail=detail,
+        headers=headers,
+        service_code=str(getattr(settings, "SERVICE_CODE", "service")),
+    )
+
+    async def no_body() -> Message:
+        return {"type": "http.disconnect"}
+
+    await response(scope, no_body, send)
+
+
+class RequestLimitsMiddleware:
+    """Refuses oversized requests before their body is read into memory.
+
+    Header block over `max_header_bytes` → 431; `Content-Length` over `max_body_bytes` → 413
+    at once; a body without a length (chunked) is counted as it streams and cut off with 413
+    the moment it passes the limit, so at most one chunk beyond the limit is ever held.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_header_bytes: int) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.max_headers = max_header_bytes
+
+    def _check_headers(self, scope: Scope) -> Refusal | bool:
+        """A refusal for a header block we won't take, else whether a fine length is declared."""
+        size = 0
+        declared: bytes | None = None
+        for name, value in scope["headers"]:
+            size += len(name) + len(value)
+            if name == b"content-length":
+                declared = value
+        if size > self.max_headers:
+            return Refusal(
+                431,
+                "headers_too_large",
+                "Request header fields too large",
+                f"the request headers exceed {self.max_headers} bytes",
+            )
+        if declared is None:
+            return False
+        if not declared.isdigit():
+            return Refusal(400, "bad_request", "Bad request", "invalid Content-Length")
+        if int(declared) > self.max_body:
+            return self._too_large()
+        return True
+
+    def _too_large(self) -> Refusal:
+        return Refusal(
+            413,
+            "payload_too_large",
+            "Request body too large",
+            f"the request body exceeds {self.max_body} bytes",
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        checked = self._check_headers(scope)
+        if isinstance(checked, Refusal):
+            await checked.send(scope, send)
+            return
+        if checked:
+            # The server delivers no more than the declared length.
+            await self.app(scope, receive, send)
+            return
+        await self._call_counting(scope, receive, send)
+
+    async def _call_counting(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received = 0
+        response_started = False
+        refused = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    refused = True
+                    if not response_started:
+                        await self._too_large().send(scope, send)
+                    # The app sees a client that went away and stops reading.
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal response_started
+            if refused:
+                return  # We already answered 413; whatever the app says now goes nowhere.
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        await self.app(scope, counting_receive, guarded_send)
+
+
+def _host_matches(host: str, allowed: tuple[str, ...]) -> bool:
+    for pattern in allowed:
+        if pattern == host or (pattern.startswith("*.") and host.endswith(pattern[1:])):
+            return True
+    return False
+
+
+class TrustedHostMiddleware:
+    """Answers 400 (in the envelope) to a `Host` header not in `TRUSTED_HOSTS`.
+
+    Stops host-header tricks (poisoned absolute URLs in `Location`, cache poisoning). A pattern
+    `*.example.com` accepts any subdomain. Not installed when the list holds `*`. Health probes
+    are exempt: a kubelet calls them by the pod's address, and they reveal nothing.
+    """
+
+    def __init__(self, app: ASGIApp, *, allowed_hosts: list[str]) -> None:
+        self.app = app
+        self.allowed = tuple(host.lower() for host in allowed_hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"} or scope["path"].startswith(
+            PROBE_PATH_PREFIX
+        ):
+            await self.app(scope, receive, send)
+            return
+        host = ""
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value.decode("latin-1").lower()
+                break
+        # Drop the port; an IPv6 literal keeps its brackets: [::1]:8000 -> [::1]
+        host = host[: host.find("]") + 1] if host.startswith("[") else host.split(":", 1)[0]
+        if _host_matches(host, self.allowed):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await send_problem(
+            scope,
+            send,
+            status=400,
+            code="invalid_host",
+            title="Invalid host header",
+            detail="the Host header is not one this service answers to",
+        )

@@ -1,0 +1,128 @@
+"""Authentication mechanisms: password hashing, access tokens, the service token.
+
+Who the current user is belongs to the users domain; this module knows no user model.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from starlette.concurrency import run_in_threadpool
+
+JWT_ALGORITHM = "HS256"
+ACCESS_TOKEN_TYPE = "access"  # noqa: S105
+
+# argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): tens of ms per hash.
+# Changing these rehashes each stored password at its owner's next login.
+ARGON2_MEMORY_KIB = 19_456
+ARGON2_TIME_COST = 2
+ARGON2_PARALLELISM = 1
+
+
+@lru_cache
+def _password_hash() -> PasswordHash:
+    return PasswordHash(
+        (
+            Argon2Hasher(
+                time_cost=ARGON2_TIME_COST,
+                memory_cost=ARGON2_MEMORY_KIB,
+                parallelism=ARGON2_PARALLELISM,
+            ),
+        )
+    )
+
+
+@lru_cache
+def _dummy_hash() -> str:
+    """A real hash of a random password, verified when the account does not exist so that a
+    wrong email costs the same time as a wrong password."""
+    return _password_hash().hash(secrets.token_urlsafe(16))
+
+
+# Each argon2 computation holds ARGON2_MEMORY_KIB; the threadpool has 40 threads, so a burst
+# of logins could hold 40 x 19 MiB per worker (and glibc keeps what a thread's arena grew to).
+# A few at a time per process bound that; the rest wait in their threadpool thread.
+MAX_CONCURRENT_HASHES = 2
+_hash_slots = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
+
+
+def _hash(password: str) -> str:
+    with _hash_slots:
+        return _password_hash().hash(password)
+
+
+def _verify(password: str, hashed: str) -> tuple[bool, str | None]:
+    with _hash_slots:
+        return _password_hash().verify_and_update(password, hashed)
+
+
+async def hash_password(password: str) -> str:
+    """Hash off the event loop: argon2 would block it for tens of milliseconds."""
+    return await run_in_threadpool(_hash, password)
+
+
+async def verify_password(password: str, hashed: str | None) -> tuple[bool, str | None]:
+    """(matches, new hash when the stored one uses outdated parameters).
+
+    With `hashed=None` (no such account) a dummy hash is verified, so timing does not
+    tell whether the account exists; the result is then always a mismatch.
+    """
+    target = hashed if hashed is not None else _dummy_hash()
+    matches, updated = await run_in_threadpool(_verify, password, target)
+    if hashed is None:
+        return False, None
+    return matches, updated
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    token: str
+    expires_in: int
+
+
+class InvalidTokenError(Exception):
+    """The token is malformed, forged, expired or not an access token."""
+
+
+def create_access_token(
+    subject: str, secret: str, minutes: int, now: datetime | None = None
+) -> AccessToken:
+    issued = now or datetime.now(UTC)
+    claims = {
+        "sub": subject,
+        "iat": int(issued.timestamp()),
+        "exp": int((issued + timedelta(minutes=minutes)).timestamp()),
+        "type": ACCESS_TOKEN_TYPE,
+    }
+    return AccessToken(jwt.encode(claims, secret, algorithm=JWT_ALGORITHM), minutes * 60)
+
+
+def decode_access_token(token: str, secret: str) -> str:
+    """The token's subject; only HS256 is accepted (never `alg: none`), `exp` is required."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[JWT_ALGORITHM],
+            options={"require": ["exp", "iat", "sub"]},
+        )
+    except jwt.PyJWTError as error:
+        raise InvalidTokenError(str(error)) from None
+    if claims.get("type") != ACCESS_TOKEN_TYPE or not isinstance(claims.get("sub"), str):
+        raise InvalidTokenError("not an access token")
+    subject: str = claims["sub"]
+    return subject
+
+
+def is_valid_service_token(presented: str | None, expected: str) -> bool:
+    """Constant-time comparison; an unset expected token never matches."""
+    if not expected or presented is None:
+        return False
+    return secrets.compare_digest(presented.encode(), expected.encode())

@@ -1,0 +1,130 @@
+"""HTTP for items. Thin: the dependencies load and authorize, the service holds the rules."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+
+from app.core.db import SessionDep
+from app.core.errors import problem_responses
+from app.items import service
+from app.items.dependencies import ExpectedVersion, OwnedItem, etag
+from app.items.models import Item
+from app.items.schemas import ItemCreate, ItemPage, ItemQuery, ItemRead, ItemReplace, ItemUpdate
+from app.users.dependencies import CurrentPrincipal
+
+router = APIRouter(prefix="/items", tags=["items"])
+
+READ = problem_responses(401, 403, 404)
+WRITE = problem_responses(401, 403, 404, 412)
+ETAG_HEADER = {
+    "ETag": {"description": "The item's version, for If-Match", "schema": {"type": "string"}}
+}
+
+
+@router.post(
+    "",
+    response_model=ItemRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        **problem_responses(401, 403),
+        201: {
+            "description": "Created",
+            "headers": {**ETAG_HEADER, "Location": {"schema": {"type": "string"}}},
+        },
+    },
+)
+async def create_item(
+    data: ItemCreate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+) -> Item:
+    """Create an item owned by the caller (or, for superusers, by `owner_id`)."""
+    owner_id = await service.resolve_owner(session, principal, data.owner_id)
+    item = await service.create(session, owner_id, data)
+    response.headers["Location"] = str(request.url_for("read_item", item_id=item.id).path)
+    response.headers["ETag"] = etag(item)
+    return item
+
+
+@router.get("", response_model=ItemPage, responses=problem_responses(401, 403))
+async def list_items(
+    query: Annotated[ItemQuery, Query()],
+    principal: CurrentPrincipal,
+    session: SessionDep,
+) -> ItemPage:
+    """The caller's items (everyone's for superusers), one keyset page at a time."""
+    items, next_cursor = await service.list_page(
+        session, owner_id=service.visible_owner(principal), query=query
+    )
+    return ItemPage(items=[ItemRead.model_validate(i) for i in items], next_cursor=next_cursor)
+
+
+@router.get(
+    "/{item_id}",
+    response_model=ItemRead,
+    responses={
+        **READ,
+        200: {"description": "The item", "headers": ETAG_HEADER},
+        304: {"description": "Not modified"},
+    },
+)
+async def read_item(
+    item: OwnedItem,
+    response: Response,
+    if_none_match: Annotated[str | None, Header(max_length=256)] = None,
+) -> Item | Response:
+    """One item; `If-None-Match` with its current ETag answers 304."""
+    tag = etag(item)
+    if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+    response.headers["ETag"] = tag
+    return item
+
+
+@router.put(
+    "/{item_id}",
+    response_model=ItemRead,
+    responses={**WRITE, 200: {"description": "Replaced", "headers": ETAG_HEADER}},
+)
+async def replace_item(
+    data: ItemReplace,
+    item: OwnedItem,
+    expected_version: ExpectedVersion,
+    session: SessionDep,
+    response: Response,
+) -> Item:
+    """Replace the item's editable fields."""
+    updated = await service.update(session, item, data, expected_version=expected_version)
+    response.headers["ETag"] = etag(updated)
+    return updated
+
+
+@router.patch(
+    "/{item_id}",
+    response_model=ItemRead,
+    responses={**WRITE, 200: {"description": "Updated", "headers": ETAG_HEADER}},
+)
+async def update_item(
+    changes: ItemUpdate,
+    item: OwnedItem,
+    expected_version: ExpectedVersion,
+    session: SessionDep,
+    response: Response,
+) -> Item:
+    """Change the fields given."""
+    updated = await service.update(session, item, changes, expected_version=expected_version)
+    response.headers["ETag"] = etag(updated)
+    return updated
+
+
+@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE)
+async def delete_item(
+    item: OwnedItem, expected_version: ExpectedVersion, session: SessionDep
+) -> Response:
+    """Delete the item."""
+    await service.delete(session, item, expected_version=expected_version)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,10 @@
+"""Every domain's models in one import, so Alembic's autogenerate sees every table.
+
+Add a line here when you add a domain (the domain scaffolder does it for you).
+"""
+
+from app.core.db import Base
+from app.items.models import Item
+from app.users.models import User
+
+__all__ = ["Base", "Item", "User"]

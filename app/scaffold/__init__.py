@@ -1,0 +1,1 @@
+"""The domain scaffolder: `python -m app.cli new-domain <name>` writes a working domain."""

@@ -1,0 +1,1 @@
+"""The users domain: accounts, login, roles and the service caller."""

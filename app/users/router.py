@@ -1,0 +1,151 @@
+"""HTTP for accounts and login. Thin: validation in schemas and dependencies, rules in service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from app.core.config import SettingsDep
+from app.core.db import SessionDep
+from app.core.errors import problem_responses
+from app.core.ratelimit import check_login
+from app.core.security import create_access_token
+from app.users import service
+from app.users.dependencies import CurrentUser, SuperuserPrincipal, ValidUser
+from app.users.exceptions import InvalidCredentialsError, RegistrationClosedError
+from app.users.models import User
+from app.users.schemas import (
+    PASSWORD_MAX_LENGTH,
+    PasswordChange,
+    Token,
+    UserCreate,
+    UserPage,
+    UserRead,
+    UserUpdate,
+    UserUpdateMe,
+)
+
+router = APIRouter()
+AUTHENTICATED = problem_responses(401, 403)
+
+
+@router.post(
+    "/auth/token", response_model=Token, tags=["auth"], responses=problem_responses(401, 503)
+)
+async def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+) -> Token:
+    """OAuth2 password flow: `username` is the email. Wrong email or password: the same 401.
+    Attempts are limited per client address and per account (`RATE_LIMIT_LOGIN`)."""
+    await check_login(request, form.username)
+    if len(form.password) > PASSWORD_MAX_LENGTH:
+        raise InvalidCredentialsError
+    user = await service.authenticate(session, form.username, form.password)
+    token = create_access_token(
+        str(user.id), settings.SECRET_KEY.get_secret_value(), settings.ACCESS_TOKEN_EXPIRE_MINUTES
+    )
+    return Token(access_token=token.token, expires_in=token.expires_in)
+
+
+@router.post(
+    "/users",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    tags=["users"],
+    responses=problem_responses(403, 409),
+)
+async def sign_up(data: UserCreate, session: SessionDep, settings: SettingsDep) -> User:
+    """Create an account (when `OPEN_REGISTRATION` is on). Roles cannot be chosen here."""
+    if not settings.OPEN_REGISTRATION:
+        raise RegistrationClosedError
+    return await service.create(session, data, min_password_length=settings.PASSWORD_MIN_LENGTH)
+
+
+@router.get("/users/me", response_model=UserRead, tags=["users"], responses=AUTHENTICATED)
+async def read_me(user: CurrentUser) -> User:
+    """The signed-in user."""
+    return user
+
+
+@router.patch(
+    "/users/me",
+    response_model=UserRead,
+    tags=["users"],
+    responses=problem_responses(401, 403, 409),
+)
+async def update_me(changes: UserUpdateMe, user: CurrentUser, session: SessionDep) -> User:
+    """Change your own email or name (never your roles)."""
+    return await service.update_me(session, user, changes)
+
+
+@router.post(
+    "/users/me/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["users"],
+    responses=problem_responses(400, 401, 403),
+)
+async def change_password(
+    change: PasswordChange, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Change your password; the current one is required."""
+    await service.change_password(
+        session, user, change, min_password_length=settings.PASSWORD_MIN_LENGTH
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/users", response_model=UserPage, tags=["users"], responses=AUTHENTICATED)
+async def list_users(
+    session: SessionDep,
+    _: SuperuserPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> UserPage:
+    """Every account, oldest first (superusers and the service caller)."""
+    users, total = await service.list_page(session, limit=limit, offset=offset)
+    return UserPage(
+        items=[UserRead.model_validate(u) for u in users], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get(
+    "/users/{user_id:int}",
+    response_model=UserRead,
+    tags=["users"],
+    responses=problem_responses(401, 403, 404),
+)
+async def read_user(user: ValidUser) -> User:
+    """One account (superusers and the service caller)."""
+    return user
+
+
+@router.patch(
+    "/users/{user_id:int}",
+    response_model=UserRead,
+    tags=["users"],
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def update_user(
+    changes: UserUpdate, user: ValidUser, session: SessionDep, settings: SettingsDep
+) -> User:
+    """Change any account, roles included (superusers and the service caller)."""
+    return await service.update(
+        session, user, changes, min_password_length=settings.PASSWORD_MIN_LENGTH
+    )
+
+
+@router.delete(
+    "/users/{user_id:int}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["users"],
+    responses=problem_responses(401, 403, 404),
+)
+async def delete_user(user: ValidUser, session: SessionDep) -> Response:
+    """Delete an account and, by cascade, everything it owns."""
+    await service.delete(session, user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,207 @@
+"""The Markdown report: medians over rounds, per-round ratios to baselines, the targets."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.scenarios import (
+    APP,
+    HEALTH_FULL,
+    LOG_OFF,
+    LOG_ON,
+    READ_AUTH,
+    READ_LOG_OFF,
+    READ_LOG_ON,
+    Scenario,
+)
+
+LOG_PAIRS = {"/health/live": (LOG_ON, LOG_OFF), "item read": (READ_LOG_ON, READ_LOG_OFF)}
+
+Key = tuple[str, str]
+Results = dict[Key, list[dict[str, float]]]
+RSS_TARGET_MIB = 80.0
+START_TARGET_S = 1.5
+LOG_COST_TARGET = 0.15
+
+
+@dataclass
+class Run:
+    """Everything one benchmark run measured."""
+
+    kinds: list[str]
+    plan: list[list[Scenario]]
+    results: Results
+    startup: dict[Key, list[tuple[float, float]]]  # (wall s, CPU s) per start
+    idle: dict[Key, list[tuple[float, float]]]  # (RSS, PSS) MiB per worker
+    after: dict[Key, list[tuple[float, float]]]
+    fast_paths: dict[Key, str]  # "uvloop+httptools" when the workers loaded both
+    rounds: int
+    seconds: int
+    smoke: bool
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def paired(results: Results, kind: str, mine: str, theirs: str, key: str) -> float:
+    """Median over rounds of mine / theirs, each round's two runs measured back to back."""
+    a_runs = results.get((kind, mine), [])
+    b_runs = results.get((kind, theirs), [])
+    return median([a[key] / b[key] for a, b in zip(a_runs, b_runs, strict=False) if b[key]])
+
+
+def error_failures(results: Results) -> list[str]:
+    return [
+        f"{kind}: {name}"
+        for (kind, name), runs in results.items()
+        if sum(r["errors"] for r in runs) or not sum(r["requests"] for r in runs)
+    ]
+
+
+def render(run: Run) -> str:
+    what = (
+        "smoke: one short run each"
+        if run.smoke
+        else f"medians of {run.rounds} rounds of {run.seconds} s"
+    )
+    scenarios = [
+        f"### Scenarios ({what})",
+        "",
+        "| server | scenario | req/s | p50 ms | p99 ms | errors | CPU µs/req "
+        "| CPU vs baseline | target |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        *scenario_rows(run),
+        "",
+    ]
+    if run.smoke:  # too short and too cold for any timing to mean something
+        return "\n".join(scenarios)
+    return "\n".join(
+        [
+            *scenarios,
+            "### Servers (RSS / PSS per worker, MiB)",
+            "",
+            "| server | loop + parser | start → first 200: wall s | its CPU s | idle RSS "
+            "| idle PSS | after load RSS | after load PSS |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+            *server_rows(run),
+            "",
+            "### Logging: JSON access log + SAVE vs logging off, same run",
+            "",
+            "| server, request | throughput | CPU per request |",
+            "|---|---:|---:|",
+            *logging_rows(run),
+            "",
+            "### Targets",
+            "",
+            "| target | measured | met |",
+            "|---|---|---|",
+            *target_rows(run),
+            "",
+        ]
+    )
+
+
+def scenario_rows(run: Run) -> list[str]:
+    rows = []
+    for kind in run.kinds:
+        for scenario in (s for group in run.plan for s in group):
+            runs = run.results.get((kind, scenario.name), [])
+            if not runs:
+                continue
+            shown, target = "—", ""
+            if scenario.baseline and (kind, scenario.baseline) in run.results:
+                times = paired(run.results, kind, scenario.name, scenario.baseline, "cpu_us")
+                base = scenario.baseline
+                kind_of = next((w for w in ("logging off", "bare") if w in base), "as is")
+                shown = f"{times:.2f}x {kind_of}"
+                if scenario.target:
+                    target = f"≤ {scenario.target}x {mark(times <= scenario.target)}"
+            rows.append(
+                f"| {kind} | {scenario.name} | {median([r['rps'] for r in runs]):,.0f} "
+                f"| {median([r['p50'] for r in runs]):.2f} "
+                f"| {median([r['p99'] for r in runs]):.2f} "
+                f"| {sum(int(r['errors']) for r in runs)} "
+                f"| {median([r['cpu_us'] for r in runs]):,.0f} | {shown} | {target} |"
+            )
+    return rows
+
+
+def server_rows(run: Run) -> list[str]:
+    rows = []
+    for (kind, role), starts in run.startup.items():
+        idle = run.idle.get((kind, role), [])
+        after = run.after.get((kind, role), [])
+        rows.append(
+            f"| {kind} {role} | {run.fast_paths.get((kind, role), '?')} "
+            f"| {median([w for w, _ in starts]):.2f} ({len(starts)} starts) "
+            f"| {median([c for _, c in starts]):.2f} "
+            f"| {listed([r for r, _ in idle])} | {listed([p for _, p in idle])} "
+            f"| {listed([r for r, _ in after])} | {listed([p for _, p in after])} |"
+        )
+    return rows
+
+
+def log_costs(run: Run) -> dict[str, tuple[float, float]]:
+    """Per "kind on request": (throughput lost, CPU per request ratio), logging on vs off."""
+    costs = {}
+    for kind in run.kinds:
+        for what, (on, off) in LOG_PAIRS.items():
+            if (kind, on) in run.results and (kind, off) in run.results:
+                throughput = paired(run.results, kind, on, off, "rps")
+                cpu = paired(run.results, kind, on, off, "cpu_us")
+                costs[f"{kind} on {what}"] = (1 - throughput, cpu)
+    return costs
+
+
+def logging_rows(run: Run) -> list[str]:
+    return [
+        f"| {where} | {1 - lost:.2f}x ({lost:+.0%} cost) | {cpu:.2f}x |"
+        for where, (lost, cpu) in log_costs(run).items()
+    ]
+
+
+def target_rows(run: Run) -> list[str]:
+    rows = []
+    scenarios = {s.name: s for group in run.plan for s in group}
+    labels = {
+        HEALTH_FULL: "full stack ≤ 1.3x bare route (CPU/req)",
+        READ_AUTH: "auth item read ≤ 1.5x bare SQLAlchemy (CPU/req)",
+    }
+    for name, label in labels.items():
+        scenario = scenarios.get(name)
+        if scenario is None or scenario.baseline is None or scenario.target is None:
+            continue
+        values = {k: paired(run.results, k, name, scenario.baseline, "cpu_us") for k in run.kinds}
+        shown = ", ".join(f"{k} {v:.2f}x" for k, v in values.items())
+        rows.append(
+            f"| {label} | {shown} | {mark(all(v <= scenario.target for v in values.values()))} |"
+        )
+    rss = {k: max([r for r, _ in run.idle.get((k, APP), [])] or [0.0]) for k in run.kinds}
+    shown = ", ".join(f"{k} {v:.1f} MiB" for k, v in rss.items())
+    ok = all(v <= RSS_TARGET_MIB for v in rss.values())
+    rows.append(f"| RSS per worker idle ≤ {RSS_TARGET_MIB:.0f} MiB | {shown} | {mark(ok)} |")
+    if ("gunicorn", APP) in run.startup:
+        start = median([wall for wall, _ in run.startup["gunicorn", APP]])
+        ok = start <= START_TARGET_S
+        rows.append(
+            f"| gunicorn start → first 200 ≤ {START_TARGET_S} s | {start:.2f} s | {mark(ok)} |"
+        )
+    errors = sum(int(r["errors"]) for runs in run.results.values() for r in runs)
+    rows.append(f"| zero errors in every scenario | {errors} errors | {mark(errors == 0)} |")
+    costs = log_costs(run)
+    if costs:
+        shown = ", ".join(f"{k} {lost:+.0%}" for k, (lost, _) in costs.items())
+        ok = all(lost <= LOG_COST_TARGET for lost, _ in costs.values())
+        rows.append(f"| JSON access log + SAVE costs ≤ 15% throughput | {shown} | {mark(ok)} |")
+    return rows
+
+
+def mark(ok: bool) -> str:
+    return "✅" if ok else "❌"
+
+
+def listed(values: list[float]) -> str:
+    return " / ".join(f"{v:.1f}" for v in values) or "—"

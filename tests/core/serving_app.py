@@ -1,0 +1,15 @@
+"""The service plus one slow route, for serving tests under a real gunicorn (never imported
+by the test process itself: importing it builds the app from the environment)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.main import app
+
+
+@app.get("/slow")
+async def slow(seconds: float = 1.0) -> dict[str, float]:
+    """Holds a request open, so a test can send a signal while it is in flight."""
+    await asyncio.sleep(seconds)
+    return {"slept": seconds}

@@ -1,0 +1,122 @@
+"""The Dockerfile: hadolint-clean, and its runtime stage holds only what the service runs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.manifests import ROOT
+
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def hadolint() -> str:
+    found = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.fail("hadolint is a dev dependency: run `make install`")
+    return found
+
+
+def stages() -> dict[str, list[str]]:
+    """Instructions (continuation lines joined) by stage name."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    result: dict[str, list[str]] = {}
+    current = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if match := re.match(r"FROM \S+ AS (\S+)", line):
+            current = match.group(1)
+            result[current] = []
+        elif current is not None:
+            result[current].append(line)
+    return result
+
+
+def test_hadolint_finds_nothing() -> None:
+    result = subprocess.run(  # noqa: S603
+        [hadolint(), "--no-color", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_would_catch_a_bad_line(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN pip install fastapi\n", encoding="utf-8")
+    result = subprocess.run(  # noqa: S603
+        [hadolint(), "--no-color", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "DL3007" in result.stdout  # :latest
+
+
+def test_stages_build_dev_and_runtime_last() -> None:
+    assert list(stages()) == ["build", "dev", "runtime"]
+
+
+def test_runtime_copies_only_the_venv_and_what_runs() -> None:
+    copies = [line for line in stages()["runtime"] if line.startswith("COPY")]
+    sources = set()
+    for line in copies:
+        parts = [part for part in line.split()[1:] if not part.startswith("--")]
+        sources.update(parts[:-1])
+    assert sources == {
+        "/opt/venv",
+        "/src/app",
+        "migrations",
+        "alembic.ini",
+        "gunicorn.conf.py",
+    }
+
+
+def test_runtime_runs_gunicorn_as_non_root_with_a_healthcheck() -> None:
+    runtime = stages()["runtime"]
+    users = [line for line in runtime if line.startswith("USER ")]
+    assert users[-1] == "USER 10001:10001"
+    (healthcheck,) = [line for line in runtime if line.startswith("HEALTHCHECK")]
+    assert '"app.deploy", "probe", "/health/live"' in healthcheck
+    assert "curl" not in healthcheck
+    assert runtime[-1] == 'CMD ["gunicorn", "-c", "gunicorn.conf.py"]'
+
+
+def test_build_info_is_generated_from_build_args() -> None:
+    build = stages()["build"]
+    for name in ("GIT_BRANCH", "GIT_REVISION", "BUILD_DATE"):
+        assert any(line.startswith(f"ARG {name}") for line in build), name
+    assert any("python -m app.core.version" in line for line in build)
+    assert any("uv sync --frozen --no-dev" in line for line in build)
+
+
+def test_dev_stage_reloads() -> None:
+    dev = stages()["dev"]
+    assert any("uv sync --frozen --no-install-project" in line for line in dev)
+    assert dev[-1].startswith('CMD ["uvicorn", "app.main:app", "--reload"')
+
+
+def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
+    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert lines[lines.index("*")] == "*"  # everything is excluded unless listed
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    assert allowed == {
+        "app",
+        "migrations",
+        "alembic.ini",
+        "gunicorn.conf.py",
+        "pyproject.toml",
+        "uv.lock",
+        "README.md",
+    }

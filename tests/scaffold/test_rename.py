@@ -1,0 +1,140 @@
+"""`rename`: one command changes the service's name, code and package everywhere they live."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.scaffold.rename import current, rename
+from app.scaffold.render import ScaffoldError
+
+ROOT = Path(__file__).resolve().parents[2]
+FILES = ("pyproject.toml", "uv.lock", ".env.example", "README.md")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "app", tmp_path / "app", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in FILES:
+        shutil.copy(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def _settings_in(project: Path) -> dict[str, object]:
+    """The copy's own settings, read in a fresh interpreter with no service variables set."""
+    script = (
+        "import json; from app.core.config import Settings; "
+        "d = Settings(_env_file=None); e = Settings(_env_file='.env.example'); "
+        "print(json.dumps({'name': d.SERVICE_NAME, 'code': d.SERVICE_CODE, "
+        "'example_matches': d.model_dump(mode='json') == e.model_dump(mode='json')}))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICE_")}
+    env["PYTHONPATH"] = str(project)
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", script],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_rename_changes_every_place_and_nothing_else(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = current(project)
+    args = ["rename", "--name", "Orders Service", "--code", "ord", "--package", "orders-service"]
+    assert main([*args, "--root", str(project)]) == 0
+    assert "next: make install" in capsys.readouterr().out
+    assert _settings_in(project) == {
+        "name": "Orders Service",
+        "code": "ord",
+        "example_matches": True,
+    }
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] == "orders-service"
+    scripts = pyproject["project"]["scripts"]
+    assert scripts["orders-service"] == "app.cli:main"
+    assert "service-template" not in scripts
+    assert scripts["service-deploy"] == "app.deploy:main"  # other commands keep their names
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    own = [p for p in lock["package"] if p.get("source") == {"editable": "."}]
+    assert [p["name"] for p in own] == ["orders-service"]
+    assert (project / "README.md").read_text().startswith("# Orders Service\n")
+    for path in (project / "app").rglob("*.py"):
+        text = path.read_text()
+        assert old.name not in text, path
+        assert f'"{old.code}"' not in text, path
+    for name in FILES:
+        assert old.package not in (project / name).read_text(), name
+
+
+def test_renaming_twice_and_partially_works(project: Path) -> None:
+    assert main(["rename", "--code", "first", "--root", str(project)]) == 0
+    assert main(["rename", "--code", "second", "--root", str(project)]) == 0
+    assert _settings_in(project)["code"] == "second"
+    assert current(project).package == "fastapi-service-template"
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--code", "Bad Code"], "SERVICE_CODE: String should match pattern"),
+        (["--name", ""], "give --name, --code and/or --package"),
+        (["--name", "x" * 101], "SERVICE_NAME: String should have at most 100 characters"),
+        (["--name", 'say "hi"'], "may not contain quotes"),
+        (["--package", "Orders_Service"], "package 'Orders_Service'"),
+        ([], "give --name, --code and/or --package"),
+    ],
+)
+def test_bad_values_are_refused_and_nothing_changes(
+    project: Path, capsys: pytest.CaptureFixture[str], args: list[str], reason: str
+) -> None:
+    before = {name: (project / name).read_text() for name in FILES}
+    config = (project / "app/core/config.py").read_text()
+    assert main(["rename", *args, "--root", str(project)]) == 2
+    assert reason in capsys.readouterr().err
+    assert {name: (project / name).read_text() for name in FILES} == before
+    assert (project / "app/core/config.py").read_text() == config
+
+
+def test_a_hand_edited_config_is_refused(project: Path) -> None:
+    config = project / "app/core/config.py"
+    config.write_text(config.read_text().replace("SERVICE_CODE: str = Field(", "SERVICE_CODE = ("))
+    with pytest.raises(ScaffoldError, match=r"app/core/config\.py: found no line"):
+        rename(project, code="ord")
+    env_example = project / ".env.example"
+    config.write_text((ROOT / "app/core/config.py").read_text())
+    env_example.write_text(env_example.read_text().replace("SERVICE_CODE=", "# SERVICE_CODE="))
+    with pytest.raises(ScaffoldError, match=r"\.env\.example: found no line"):
+        rename(project, code="ord")
+    assert current(project).code == "fst"
+
+
+def test_the_lock_still_matches_after_a_rename(project: Path) -> None:
+    """`uv sync --frozen` (make install) trusts the lock: it must agree with pyproject.toml."""
+    uv = ROOT / ".tools" / "bin" / "uv"
+    if not uv.exists():
+        pytest.skip("uv is installed by `make install` into .tools/")
+    assert main(["rename", "--package", "orders-service", "--root", str(project)]) == 0
+    checked = subprocess.run(  # noqa: S603
+        [str(uv), "lock", "--check", "--offline"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
