@@ -65,6 +65,7 @@ class Failure:
     reason: str
     started: float
     ended: float
+    steps: list[tuple[str, float]] = field(default_factory=list)  # httpx trace of the attempt
 
 
 @dataclass
@@ -173,6 +174,11 @@ class LoadCheck:
         started = time.monotonic()
         attempts = 2 if method in IDEMPOTENT else 1
         reason = ""
+        steps: list[tuple[str, float]] = []
+
+        async def trace(event: str, _info: dict[str, Any]) -> None:
+            steps.append((event, time.monotonic()))
+
         self.tally.in_flight += 1
         try:
             for _ in range(attempts):
@@ -180,8 +186,11 @@ class LoadCheck:
                 request_id = f"loadcheck-{self.tally.next_id}"
                 headers = {**kwargs.pop("headers", {}), "X-Request-ID": request_id}
                 self.tally.sent_at[request_id] = time.monotonic()
+                steps.clear()
                 try:
-                    response = await http.request(method, url, headers=headers, **kwargs)
+                    response = await http.request(
+                        method, url, headers=headers, extensions={"trace": trace}, **kwargs
+                    )
                 except httpx.TransportError as error:
                     stats.raw_connection_errors += 1
                     self.tally.raw_errors.append(time.monotonic())
@@ -199,7 +208,7 @@ class LoadCheck:
         finally:
             self.tally.in_flight -= 1
         stats.failures[reason] += 1
-        self.tally.failures.append(Failure(kind, reason, started, time.monotonic()))
+        self.tally.failures.append(Failure(kind, reason, started, time.monotonic(), list(steps)))
         return None
 
     # --- setup -------------------------------------------------------------------------
@@ -319,6 +328,14 @@ class LoadCheck:
         return total
 
 
+def describe(failure: Failure, origin: float) -> str:
+    """The attempt's httpx steps, in ms from `origin` (the SIGTERM), to tell where it broke."""
+    steps = ", ".join(
+        f"{name.split('.', 1)[-1]}@{(at - origin) * 1000:+.0f}" for name, at in failure.steps
+    )
+    return f"started {(failure.started - origin) * 1000:+.0f} ms: {steps}"
+
+
 def read_log_lines(folder: Path) -> list[str]:
     lines: list[str] = []
     for path in sorted(folder.rglob("*")):
@@ -422,8 +439,15 @@ async def run(args: argparse.Namespace, database_url: str, work: Path) -> bool: 
         load_seconds = time.monotonic() - load_started
 
         # Quiet: every client has its answer. Now the counters must add up.
-        workers_after = server.workers()
-        replaced = check.events.killed_pid not in workers_after and len(workers_after) >= 2
+        # Workers come and go with recycling (a replacement is forked once the old one has
+        # exited), so "replaced" is: the killed one is gone and a full set runs, within 5 s.
+        replaced = False
+        for _ in range(50):
+            workers_after = server.workers()
+            if check.events.killed_pid not in workers_after and len(workers_after) >= args.workers:
+                replaced = True
+                break
+            await asyncio.sleep(0.1)
         answered_before_scrape = check.tally.answered
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
             metrics_total = await check.scrape(http)
@@ -467,6 +491,8 @@ async def run(args: argparse.Namespace, database_url: str, work: Path) -> bool: 
             and not f.reason.startswith("HTTP")
         ]
         other = [f for f in before_term if f not in killed]
+        for failure in [*other, *(f for f in before_term if f.ended >= term_at)]:
+            print(f"  unexplained {failure.kind} {failure.reason}: " + describe(failure, term_at))
         raw = sum(k.raw_connection_errors for k in tally.kinds.values())
         # A request the killed worker answered (or counted, or logged) whose response never
         # arrived: the server saw it, the client did not. Bounded by these errors.

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import select
 import socket
 import sys
@@ -41,6 +42,11 @@ def _is_busy(connection: Any) -> bool:
     return scope is not None and (cycle is None or cycle.scope is not scope)
 
 
+def _is_fresh(connection: Any) -> bool:
+    """Accepted, but its first request has not begun to arrive (the client is about to send)."""
+    return getattr(connection, "cycle", None) is None and getattr(connection, "scope", None) is None
+
+
 def _has_unread_bytes(connection: Any) -> bool:
     """The client already sent more (a request the loop has not read yet, or its EOF)."""
     try:
@@ -54,38 +60,80 @@ def _has_unread_bytes(connection: Any) -> bool:
 class DrainingServer(Server):
     """uvicorn's server whose shutdown answers every request that has reached it.
 
-    uvicorn closes idle keep-alive connections the moment shutdown starts; a request the
-    client sent on one just before (or that sits unread in the socket) is then lost, which
-    under load shows up as connection errors on every reload or recycling. Here, after the
-    listener closes, every response says `Connection: close` and idle connections stay open
-    for `DRAIN_SECONDS`, so a busy client's next request is still answered and its
-    connection then closes cleanly. Only connections idle for the whole drain, with nothing
-    unread, are closed by the server.
+    uvicorn stops listening and closes idle keep-alive connections the moment shutdown
+    starts. A request a client sent on such a connection just before (or that sits unread in
+    the socket) is then lost, and so is every connection still queued on the listener when
+    the last process holding it closes it: under load that shows up as connection errors on
+    every reload, recycling or stop. Here shutdown goes in two steps:
+
+    1. For `DRAIN_SECONDS` the worker keeps listening, and every response says
+       `Connection: close`: busy clients get their answers and move to new connections,
+       which this worker or another one (or its replacement) still accepts. Two workers
+       recycled at once thus never leave the listener without a process accepting.
+    2. It takes over what is queued on the listener, stops listening, answers what it holds
+       (new connections included: their first request is on its way) and closes kept-alive
+       connections that stayed idle through the drain.
     """
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        for server in self.servers:
-            server.close()  # also closes the listening sockets it was given
         state = self.server_state
         state.default_headers = [*state.default_headers, (b"connection", b"close")]
         loop = asyncio.get_running_loop()
         drain = min(DRAIN_SECONDS, (self.config.timeout_graceful_shutdown or 4.0) / 4)
         deadline = loop.time() + drain
-        hard_deadline = deadline + drain
-        while state.connections and not self.force_exit:
-            waiting = False
-            connection: Any
+        connection: Any
+        while loop.time() < deadline and not self.force_exit:
             for connection in list(state.connections):
                 if _is_busy(connection):
                     connection.cycle.keep_alive = False  # closes once its response is sent
-                elif _has_unread_bytes(connection) and loop.time() < hard_deadline:
-                    waiting = True
-                elif loop.time() >= deadline:
+            await asyncio.sleep(_POLL_SECONDS)
+
+        await self._adopt_backlog(sockets or [])
+        for server in self.servers:
+            server.close()  # also closes the listening sockets it was given
+        hard_deadline = loop.time() + drain
+        while state.connections and not self.force_exit:
+            waiting = False
+            for connection in list(state.connections):
+                if _is_busy(connection):
+                    connection.cycle.keep_alive = False
+                elif loop.time() < hard_deadline and (
+                    _is_fresh(connection) or _has_unread_bytes(connection)
+                ):
+                    waiting = True  # a request has arrived or is coming: it gets answered
+                else:
                     connection.transport.close()
-            if loop.time() >= deadline and not waiting:
+            if not waiting:
                 break
             await asyncio.sleep(_POLL_SECONDS)
         await super().shutdown(sockets=None)
+
+    async def _adopt_backlog(self, listeners: list[socket.socket]) -> None:
+        """Serve the connections already waiting in the listen queue.
+
+        The kernel completes a client's handshake before any process accepts it. When the
+        last process holding the listener closes it (on SIGTERM every worker does), what is
+        still queued is reset: requests the client has sent are lost. That queue fills while
+        workers are busy or restarting, so it is taken over here, right before the close.
+        """
+        loop = asyncio.get_running_loop()
+        protocol_class: Any = self.config.http_protocol_class  # uvicorn's H11/HttpTools class
+        protocol = functools.partial(
+            protocol_class,
+            config=self.config,
+            server_state=self.server_state,
+            app_state=self.lifespan.state,
+        )
+        for listener in listeners:
+            while True:
+                try:
+                    connection, _ = listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    break  # the queue is empty
+                except OSError:
+                    break  # the listener is already closed
+                connection.setblocking(False)
+                await loop.connect_accepted_socket(protocol, connection)
 
 
 class ServiceWorker(UvicornWorker):  # type: ignore[misc]
