@@ -7,12 +7,15 @@ Under gunicorn the saved files have one writer, the master (see `app.core.logrel
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import json
 import logging
 import os
+import queue
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC
 from types import FrameType
@@ -127,7 +130,7 @@ def setup_logging(
     """
     with _state.lock:
         logger.remove()
-        _state.file_handler_id = None
+        _state.file_handler_ids = []
         logger.configure(extra={"request_id": None}, patcher=_add_request_id)
         formatter: Callable[[Record], str] = (
             _json_format if settings.JSON_LOG else _human_format(settings.LOGURU_FORMAT)
@@ -147,58 +150,142 @@ def setup_logging(
 
 
 class _LoggingState:
-    """Which role this process plays for the saved files, and its file handler."""
+    """Which role this process plays for the saved files, and the handlers of that role."""
 
     def __init__(self) -> None:
-        # Held while handlers are swapped and while a relayed line is written, so a
-        # reconfiguration (SIGHUP) never drops a relayed line between remove() and add().
+        # Held while handlers are swapped and while a batch of lines is written, so a
+        # reconfiguration (SIGHUP) never drops a line between remove() and add().
         self.lock = threading.RLock()
         self.relay_write: Callable[[str], None] | None = None
-        self.is_relay_master = False
-        self.file_handler_id: int | None = None
+        self.writer: LineWriter | None = None
+        self.file_handler_ids: list[int] = []
         self.file_settings: Settings | None = None
 
 
 _state = _LoggingState()
 RELAYED_LEVEL = "RELAYED"
-_RELAYED_NO = 1  # below TRACE: no stream sink ever shows a relayed line
+_RELAYED_NO = 1  # below TRACE: no stream sink ever shows a batch of saved lines
+_BATCH_CHARACTERS = 256 * 1024  # one write at most: rotation by size overshoots by no more
+GATHER_SECONDS = 0.002  # a writer that woke up waits this long for more lines to batch
 
 
-def add_file_sink(settings: Settings) -> int:
+class LineWriter:
+    """The one thread of a process that writes the saved files.
+
+    It takes whole formatted lines from a queue (this process's own, and under gunicorn the
+    workers' lines that the relay receives) and writes what has queued up as one batch
+    through the file sink, which alone rotates, compresses and prunes. Why not loguru's
+    `enqueue=True`: it pickles every record for its queue, which costs more CPU than the
+    whole request of a health probe; and one loguru record per line in the writer would
+    cost the same again. Batches cost one record and one write for all that queued.
+    """
+
+    def __init__(self) -> None:
+        try:
+            logger.level(RELAYED_LEVEL)
+        except ValueError:
+            logger.level(RELAYED_LEVEL, no=_RELAYED_NO)
+        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._owner_pid = os.getpid()
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+        self._thread.start()
+
+    def is_owned_here(self) -> bool:
+        return os.getpid() == self._owner_pid
+
+    def put(self, line: str) -> None:
+        self._lines.put(str(line))  # loguru's Message carries its record: keep only the text
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            line = self._lines.get()
+            if line is None:
+                return
+            time.sleep(GATHER_SECONDS)  # under load: one batch for many lines
+            batch = [line]
+            size = len(line)
+            while size < _BATCH_CHARACTERS:
+                try:
+                    line = self._lines.get_nowait()
+                except queue.Empty:
+                    break
+                if line is None:
+                    stopping = True
+                    break
+                batch.append(line)
+                size += len(line)
+            with _state.lock:
+                logger.bind(relayed_line="".join(batch)).log(RELAYED_LEVEL, "")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write everything queued so far, then end the thread (in the owning process)."""
+        if self.is_owned_here() and self._thread.is_alive():
+            self._lines.put(None)
+            self._thread.join(timeout)
+
+
+def line_writer() -> LineWriter:
+    """This process's writer of saved lines, started on first use (ended at exit)."""
+    with _state.lock:
+        if _state.writer is None or not _state.writer.is_owned_here():
+            _state.writer = LineWriter()
+            atexit.register(_state.writer.stop)
+        return _state.writer
+
+
+def stop_line_writer() -> None:
+    """Write every saved line queued so far and end the writer (a new one starts on demand)."""
+    writer = _state.writer
+    if writer is not None:
+        writer.stop()
+        _state.writer = None
+
+
+def add_file_sink(settings: Settings) -> list[int]:
     """The dated, rotated, compressed file sink, or in a gunicorn worker the relay to it."""
     with _state.lock:
         formatter = _file_formatter(settings)
         diagnose = not settings.is_prod
         if _state.relay_write is not None:
-            handler_id = logger.add(
-                _state.relay_write,
-                level=settings.LEVEL,
-                format=formatter,
-                colorize=False,
-                backtrace=diagnose,
-                diagnose=diagnose,
-            )
+            ids = [
+                logger.add(
+                    _state.relay_write,
+                    level=settings.LEVEL,
+                    format=formatter,
+                    colorize=False,
+                    backtrace=diagnose,
+                    diagnose=diagnose,
+                )
+            ]
         else:
-            master = _state.is_relay_master
-            handler_id = logger.add(
-                log_file_path(settings),
-                level=_RELAYED_NO if master else settings.LEVEL,
-                format=_with_relayed_lines(formatter) if master else formatter,
-                filter=_master_file_filter(settings.LEVEL) if master else None,
-                rotation=settings.ROTATION,
-                retention=settings.RETENTION,
-                compression=settings.COMPRESSION,
-                # Standalone, a loguru thread does the disk work (rotation, compression) off
-                # the event loop; in the master the relay's writer thread already does.
-                enqueue=not master,
-                colorize=False,
-                backtrace=diagnose,
-                diagnose=diagnose,
-                encoding="utf-8",
-            )
-        _state.file_handler_id = handler_id
+            writer = line_writer()
+            ids = [
+                # This process's lines, formatted here, written by the writer thread...
+                logger.add(
+                    writer.put,
+                    level=settings.LEVEL,
+                    format=formatter,
+                    colorize=False,
+                    backtrace=diagnose,
+                    diagnose=diagnose,
+                ),
+                # ... which alone hands batches of lines to the file.
+                logger.add(
+                    log_file_path(settings),
+                    level=_RELAYED_NO,
+                    format=_batch_format,
+                    filter=_is_batch_of_lines,
+                    rotation=settings.ROTATION,
+                    retention=settings.RETENTION,
+                    compression=settings.COMPRESSION,
+                    colorize=False,
+                    encoding="utf-8",
+                ),
+            ]
+        _state.file_handler_ids = ids
         _state.file_settings = settings
-        return handler_id
+        return ids
 
 
 def _file_formatter(settings: Settings) -> Callable[[Record], str]:
@@ -207,60 +294,31 @@ def _file_formatter(settings: Settings) -> Callable[[Record], str]:
     return _human_format(_strip_colors(settings.LOGURU_FORMAT))
 
 
-def _with_relayed_lines(formatter: Callable[[Record], str]) -> Callable[[Record], str]:
-    def render(record: Record) -> str:
-        if "relayed_line" in record["extra"]:
-            return "{extra[relayed_line]}"
-        return formatter(record)
-
-    return render
+def _batch_format(record: Record) -> str:
+    # A function, not the string itself: loguru appends "\n{exception}" to string formats.
+    return "{extra[relayed_line]}"
 
 
-def _master_file_filter(level: str) -> Callable[[Record], bool]:
-    minimum = logger.level(level).no
-    owner = os.getpid()
-
-    def accept(record: Record) -> bool:
-        if record["level"].no == _RELAYED_NO:
-            return "relayed_line" in record["extra"]
-        # The owner's pid: a worker that inherited this handler never writes the file.
-        return record["level"].no >= minimum and record["process"].id == owner
-
-    return accept
-
-
-def become_relay_master() -> None:
-    """This process (the gunicorn master) writes the files for itself and its workers."""
-    with _state.lock:
-        try:
-            logger.level(RELAYED_LEVEL)
-        except ValueError:
-            logger.level(RELAYED_LEVEL, no=_RELAYED_NO)
-        _state.is_relay_master = True
-        if _state.file_settings is not None and _state.file_handler_id is not None:
-            logger.remove(_state.file_handler_id)
-            add_file_sink(_state.file_settings)
+def _is_batch_of_lines(record: Record) -> bool:
+    return record["level"].no == _RELAYED_NO and "relayed_line" in record["extra"]
 
 
 def use_relay(write: Callable[[str], None]) -> None:
     """In a new gunicorn worker, right after the fork: file lines go to `write` from now on.
 
-    The master's file handler came along with the fork; it is swapped for the relay before
-    this process can log anything (gunicorn logs "Booting worker" right after the fork).
+    The master's file handlers came along with the fork (its writer thread did not); they
+    are swapped for the relay before this process can log anything (gunicorn logs "Booting
+    worker" right after the fork).
     """
     _state.lock = threading.RLock()  # the master's writer thread may have held the old one
     with _state.lock:
         _state.relay_write = write
-        _state.is_relay_master = False
-        if _state.file_handler_id is not None and _state.file_settings is not None:
-            logger.remove(_state.file_handler_id)
+        _state.writer = None
+        for handler_id in _state.file_handler_ids:
+            logger.remove(handler_id)
+        _state.file_handler_ids = []
+        if _state.file_settings is not None:
             add_file_sink(_state.file_settings)
-
-
-def write_relayed(line: str) -> None:
-    """Write a worker's already formatted line through the master's file sink."""
-    with _state.lock:
-        logger.bind(relayed_line=line).log(RELAYED_LEVEL, "")
 
 
 def _strip_colors(fmt: str) -> str:

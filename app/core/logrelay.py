@@ -8,18 +8,18 @@ SIGKILLed (OOM killer, gunicorn timeout) while holding it freezes every other wo
 A Unix datagram socket has neither problem. Each line travels as whole datagrams (long ones in
 numbered parts that the master joins per sender), so lines never interleave, and a killed
 worker loses only what it had not yet sent. In the master a reader thread drains the socket
-into an unbounded queue (a worker never waits on the disk, not even while the master
-compresses a rotated file) and a writer thread hands each line to the one file sink, which
-alone rotates, compresses and prunes.
+into the queue of the master's `LineWriter` (a worker never waits on the disk, not even while
+the master compresses a rotated file), whose thread writes batches through the one file
+sink, which alone rotates, compresses and prunes.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import socket
 import struct
 import threading
+import time
 
 from app.core import logging as service_logging
 
@@ -55,12 +55,10 @@ class LogRelay:
         self._receiver, self._sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         for sock, option in ((self._receiver, socket.SO_RCVBUF), (self._sender, socket.SO_SNDBUF)):
             sock.setsockopt(socket.SOL_SOCKET, option, _BUFFER_BYTES)
-        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._writer = service_logging.line_writer()
         self._owner_pid = os.getpid()
         self._reader = threading.Thread(target=self._read, name="log-relay-reader", daemon=True)
-        self._writer = threading.Thread(target=self._write, name="log-relay-writer", daemon=True)
         self._reader.start()
-        self._writer.start()
 
     def sender(self) -> LogSender:
         return LogSender(self._sender)
@@ -73,22 +71,30 @@ class LogRelay:
     def _read(self) -> None:
         parts: dict[int, list[bytes]] = {}
         while True:
-            data = self._receiver.recv(_HEADER.size + _CHUNK)
-            if data == _STOP:
-                self._lines.put(None)
-                return
-            pid, more = _HEADER.unpack_from(data)
-            body = data[_HEADER.size :]
-            if more:
-                parts.setdefault(pid, []).append(body)
-                continue
-            earlier = parts.pop(pid, None)
-            whole = b"".join([*earlier, body]) if earlier else body
-            self._lines.put(whole.decode("utf-8", errors="replace"))
+            datagrams = [self._receiver.recv(_HEADER.size + _CHUNK)]  # waits for the next
+            # Under load, one wake-up of this thread for many lines, not one per line.
+            time.sleep(service_logging.GATHER_SECONDS)
+            while True:
+                try:
+                    datagrams.append(
+                        self._receiver.recv(_HEADER.size + _CHUNK, socket.MSG_DONTWAIT)
+                    )
+                except BlockingIOError:
+                    break
+            for data in datagrams:
+                if data == _STOP:
+                    return
+                self._take(data, parts)
 
-    def _write(self) -> None:
-        while (line := self._lines.get()) is not None:
-            service_logging.write_relayed(line)
+    def _take(self, data: bytes, parts: dict[int, list[bytes]]) -> None:
+        pid, more = _HEADER.unpack_from(data)
+        body = data[_HEADER.size :]
+        if more:
+            parts.setdefault(pid, []).append(body)
+            return
+        earlier = parts.pop(pid, None)
+        whole = b"".join([*earlier, body]) if earlier else body
+        self._writer.put(whole.decode("utf-8", errors="replace"))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Write everything sent so far, then stop (the master calls this after its workers
@@ -97,7 +103,7 @@ class LogRelay:
             return
         self._sender.send(_STOP)
         self._reader.join(timeout)
-        self._writer.join(timeout)
+        service_logging.stop_line_writer()
         self._receiver.close()
         self._sender.close()
 
@@ -111,7 +117,6 @@ def start() -> LogRelay:
     if _relay is None:
         _relay = LogRelay()
         relay = _relay
-        service_logging.become_relay_master()
         os.register_at_fork(after_in_child=lambda: _in_child(relay))
     return _relay
 

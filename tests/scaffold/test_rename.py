@@ -22,7 +22,12 @@ FILES = ("pyproject.toml", "uv.lock", ".env.example", "README.md")
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "app", tmp_path / "app", ignore=shutil.ignore_patterns("__pycache__"))
+    # Generated files (the build info that `make version` writes) are not the project's.
+    shutil.copytree(
+        ROOT / "app",
+        tmp_path / "app",
+        ignore=shutil.ignore_patterns("__pycache__", "version_info.py"),
+    )
     for name in FILES:
         shutil.copy(ROOT / name, tmp_path / name)
     return tmp_path
