@@ -245,32 +245,22 @@ def stop_line_writer() -> None:
 def add_file_sink(settings: Settings) -> list[int]:
     """The dated, rotated, compressed file sink, or in a gunicorn worker the relay to it."""
     with _state.lock:
-        formatter = _file_formatter(settings)
         diagnose = not settings.is_prod
-        if _state.relay_write is not None:
-            ids = [
-                logger.add(
-                    _state.relay_write,
-                    level=settings.LEVEL,
-                    format=formatter,
-                    colorize=False,
-                    backtrace=diagnose,
-                    diagnose=diagnose,
-                )
-            ]
-        else:
-            writer = line_writer()
-            ids = [
-                # This process's lines, formatted here, written by the writer thread...
-                logger.add(
-                    writer.put,
-                    level=settings.LEVEL,
-                    format=formatter,
-                    colorize=False,
-                    backtrace=diagnose,
-                    diagnose=diagnose,
-                ),
-                # ... which alone hands batches of lines to the file.
+        # A gunicorn worker sends its formatted lines to the master; any other process hands
+        # them to its own writer thread, which alone writes batches of them to the file.
+        send = _state.relay_write or line_writer().put
+        ids = [
+            logger.add(
+                send,
+                level=settings.LEVEL,
+                format=_file_formatter(settings),
+                colorize=False,
+                backtrace=diagnose,
+                diagnose=diagnose,
+            )
+        ]
+        if _state.relay_write is None:
+            ids.append(
                 logger.add(
                     log_file_path(settings),
                     level=_RELAYED_NO,
@@ -281,8 +271,8 @@ def add_file_sink(settings: Settings) -> list[int]:
                     compression=settings.COMPRESSION,
                     colorize=False,
                     encoding="utf-8",
-                ),
-            ]
+                )
+            )
         _state.file_handler_ids = ids
         _state.file_settings = settings
         return ids

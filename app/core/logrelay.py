@@ -49,7 +49,7 @@ class LogSender:
 
 
 class LogRelay:
-    """The master side: owns the socket pair and the threads that write relayed lines."""
+    """The master side: owns the socket pair and the thread that receives relayed lines."""
 
     def __init__(self) -> None:
         self._receiver, self._sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
