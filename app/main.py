@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.telemetry import TelemetryConfig
 from loguru import logger
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from app.core import docs, health, metrics, version
+from app.core.accesslog import flush_access_log
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_session_factory
 from app.core.errors import (
@@ -24,7 +25,7 @@ from app.core.logging import setup_logging
 from app.core.middleware import (
     RequestContextMiddleware,
     RequestLimitsMiddleware,
-    SecurityHeadersMiddleware,
+    SecurityHeaders,
     TrustedHostMiddleware,
 )
 from app.core.ratelimit import RateLimitMiddleware, create_rate_limiter
@@ -38,8 +39,9 @@ class ServiceApp(FastAPI):
     """FastAPI with our middleware outside Starlette's error middleware, so every response,
     a last-resort 500 included, carries the request id and security headers and is logged once.
 
-    Outermost first: request context, security headers, trusted hosts, CORS, request size
-    limits, the default rate limit; then Starlette's own stack.
+    Outermost first: the request context (request id, timing, security headers, metrics,
+    access log: one layer), trusted hosts, CORS, request size limits, the default rate limit;
+    then Starlette's own stack.
     """
 
     def build_middleware_stack(self) -> ASGIApp:
@@ -64,10 +66,12 @@ class ServiceApp(FastAPI):
             )
         if "*" not in settings.TRUSTED_HOSTS:
             stack = TrustedHostMiddleware(stack, allowed_hosts=settings.TRUSTED_HOSTS)
-        stack = SecurityHeadersMiddleware(stack, hsts_seconds=settings.HSTS_SECONDS)
-        if settings.METRICS_ENABLED:
-            stack = metrics.MetricsMiddleware(stack, self.state.metrics)
-        return RequestContextMiddleware(stack, access_log=settings.ACCESS_LOG)
+        return RequestContextMiddleware(
+            stack,
+            access_log=settings.ACCESS_LOG,
+            security=SecurityHeaders(hsts_seconds=settings.HSTS_SECONDS),
+            metrics=self.state.metrics if settings.METRICS_ENABLED else None,
+        )
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
@@ -99,6 +103,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await app.state.rate_limiter.close()
         await engine.dispose()
         logger.info("{} stopped; database pool disposed", settings.SERVICE_NAME)
+        flush_access_log()  # the last requests' lines reach the sinks before the process ends
+
+
+def add_routes_unnested(app: FastAPI, router: APIRouter) -> None:
+    """The router's routes as the app's own, for routers included with no arguments.
+
+    `include_router` keeps the router as a subtree that every request walks twice (to match,
+    then to handle): a fifth of a `/health/live` request's CPU (bench/RESULTS.md). The routes
+    already carry the router's prefix, tags, dependencies and responses (so the router must
+    declare the app's `PROBLEM_RESPONSES` itself). Kept for the routes probes and scrapers
+    call every few seconds; domains use `include_router`.
+    """
+    app.router.routes.extend(router.routes)
 
 
 def create_app(settings: Settings | None = None, *, configure_logging: bool = True) -> FastAPI:
@@ -125,14 +142,14 @@ def create_app(settings: Settings | None = None, *, configure_logging: bool = Tr
     if docs_enabled:
         docs.install(app)
 
-    app.include_router(health.router)
+    add_routes_unnested(app, health.router)
     app.include_router(version.router, prefix=settings.api_prefix)
     app.include_router(users_router, prefix=settings.api_prefix)
     app.include_router(items_router, prefix=settings.api_prefix)
     # new-domain: routers above this line
     if settings.METRICS_ENABLED:  # last: no API request pays for matching it first
         app.state.metrics = metrics.Metrics(app.state.build_info)
-        app.include_router(metrics.router)
+        add_routes_unnested(app, metrics.router)
     return app
 
 

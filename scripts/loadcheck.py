@@ -47,6 +47,10 @@ METRICS_TOKEN = "loadcheck-metrics-token"  # noqa: S105
 X_TOKEN = "loadcheck-service-token-0123456789"  # noqa: S105
 PASSWORD = "loadcheck-password-123"  # noqa: S105
 USERS = 4
+# A SIGKILLed worker takes the access lines it had not written yet: those of answers it sent
+# in its last GATHER_SECONDS (5 ms). Answers that arrived this long before the kill may be
+# missing from the log; the margin covers a loaded machine's scheduling delays.
+KILL_LOG_WINDOW = 0.25
 PLAIN_READS = (("live", "/health/live"), ("ready", "/health/ready"), ("version", "/api/v1/version"))
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
@@ -88,6 +92,7 @@ class Tally:
         self.answered_ids: set[str] = set()  # X-Request-ID of every attempt that was answered
         self.errored_ids: dict[str, float] = {}  # ... of every attempt that met an error
         self.sent_at: dict[str, float] = {}  # ... and when each attempt was sent
+        self.answered_at: dict[str, float] = {}  # ... and when each answer arrived
         self.next_id = 0
         self.in_flight = 0
         self.max_in_flight_at_kill = 0
@@ -200,6 +205,7 @@ class LoadCheck:
                     continue
                 self.tally.answered += 1
                 self.tally.answered_ids.add(request_id)
+                self.tally.answered_at[request_id] = time.monotonic()
                 if response.status_code in expect:
                     stats.succeeded += 1
                     return response
@@ -555,9 +561,14 @@ async def run(args: argparse.Namespace, database_url: str, work: Path) -> bool: 
                 unparsable += 1
         access = [r for r in parsed if r.get("kind") == "access"]
         logged_ids = {r.get("request_id") for r in access}
-        # Every answered request is logged; a logged one that was not answered must be one
+        # Every answered request is logged, but for the last few milliseconds of answers of
+        # the SIGKILLed worker: JSON access lines wait GATHER_SECONDS (5 ms) to share one
+        # record (app/core/accesslog.py). A logged one that was not answered must be one
         # whose connection died with the SIGKILLed worker (answered, response lost).
         not_logged = tally.answered_ids - logged_ids
+        lost_at_kill = {
+            i for i in not_logged if -KILL_LOG_WINDOW <= tally.answered_at[i] - kill_at <= 0.05
+        }
         ours = {i for i in logged_ids if isinstance(i, str) and i.startswith("loadcheck-")}
         unanswered = ours - tally.answered_ids
         explained = {i for i in unanswered if 0 <= tally.errored_ids.get(i, -1) - kill_at <= 2}
@@ -574,13 +585,14 @@ async def run(args: argparse.Namespace, database_url: str, work: Path) -> bool: 
             (
                 "log files: one JSON access line per answered request",
                 unparsable == 0
-                and not not_logged
+                and not_logged == lost_at_kill
                 and unanswered == explained
                 and twins == twins_at_kill
                 and foreign == tally.answered_without_id
                 and len(access) == tally.answered + len(unanswered) + len(twins),
                 f"{len(access)} access lines for {tally.answered} answers "
-                f"({len(not_logged)} answers not logged, {len(unanswered)} logged requests "
+                f"({len(not_logged)} answers not logged, {len(lost_at_kill)} of them answered "
+                f"just before the SIGKILL, {len(unanswered)} logged requests "
                 f"whose answer was lost, {len(explained)} of them to the SIGKILL, "
                 f"{len(twins)} logged twice, {len(twins_at_kill)} of them sent at the SIGKILL; "
                 f"{foreign} lines without our ids for {tally.answered_without_id} polls), "

@@ -101,6 +101,15 @@ class Settings(BaseSettings):
     SERVICE_TOKEN_REQUIRED: bool = False
     SECRET_KEY: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1, le=60 * 24 * 30)
+    AUTH_CACHE_SECONDS: float = Field(
+        default=5,
+        ge=0,
+        le=300,
+        description="How long a worker may trust an account's active and superuser state it "
+        "looked up for a bearer token, instead of reading the account on every request. A "
+        "change made through this worker applies at once; one made by another worker or "
+        "straight in the database takes up to this long. 0: look the account up every time.",
+    )
     OPEN_REGISTRATION: bool = True
     FIRST_SUPERUSER_EMAIL: str = "admin@example.com"
     FIRST_SUPERUSER_PASSWORD: SecretStr = SecretStr(DEFAULT_SUPERUSER_PASSWORD)
@@ -142,16 +151,21 @@ class Settings(BaseSettings):
     def _none_word(cls, value: object) -> object:
         return None if isinstance(value, str) and value.strip().lower() in {"", "none"} else value
 
-    @field_validator("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN")
-    @classmethod
-    def _rate_limit_notation(cls, value: str) -> str:
+    @model_validator(mode="after")
+    def _rate_limit_notation(self) -> Settings:
+        """Checked only with rate limiting on: `limits` is imported only then (ratelimit.py)."""
+        if not self.RATE_LIMIT_ENABLED:
+            return self
         from limits import parse
 
-        try:
-            parse(value)
-        except ValueError:
-            raise ValueError("expected the `limits` notation, e.g. '600/minute'") from None
-        return value
+        for name in ("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN"):
+            try:
+                parse(getattr(self, name))
+            except ValueError:
+                raise ValueError(
+                    f"{name}: expected the `limits` notation, e.g. '600/minute'"
+                ) from None
+        return self
 
     @field_validator("TRUSTED_PROXIES")
     @classmethod

@@ -10,9 +10,11 @@ from loguru import logger
 from pydantic import BaseModel
 
 from app.core.db import ping
-from app.core.errors import Problem, ServiceUnavailableError
+from app.core.errors import PROBLEM_RESPONSES, Problem, ServiceUnavailableError
 
-router = APIRouter(prefix="/health", tags=["health"])
+# Mounted as the app's own routes (`app.main.add_routes_unnested`): they declare the problem
+# responses every operation documents themselves.
+router = APIRouter(prefix="/health", tags=["health"], responses=PROBLEM_RESPONSES)
 
 
 class HealthStatus(BaseModel):

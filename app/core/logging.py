@@ -147,6 +147,34 @@ def setup_logging(
         if with_file_sink if with_file_sink is not None else settings.SAVE:
             add_file_sink(settings)
         route_std_logging(settings)
+        _state.json_lines = settings.JSON_LOG
+        _state.info_enabled = logger.level(settings.LEVEL).no <= logger.level("INFO").no
+
+
+def reset_logging() -> None:
+    """Loguru with no sinks and this module's defaults, as before any `setup_logging` (tests)."""
+    with _state.lock:
+        logger.remove()
+        logger.configure(extra={"request_id": "-"}, patcher=None)
+        _state.file_handler_ids = []
+        _state.json_lines = False
+        _state.info_enabled = True
+
+
+def json_lines() -> bool:
+    """Whether lines are JSON (`JSON_LOG`), as of the last `setup_logging`."""
+    return _state.json_lines
+
+
+def info_enabled() -> bool:
+    """Whether INFO lines are kept (`LEVEL` is INFO or below), as of the last `setup_logging`."""
+    return _state.info_enabled
+
+
+def log_formatted_lines(lines: str) -> None:
+    """Log lines already formatted as JSON (no trailing newline) as one INFO record: every
+    sink writes them as they are (see `_json_format`)."""
+    logger.bind(_json=lines).info("")
 
 
 class _LoggingState:
@@ -160,6 +188,8 @@ class _LoggingState:
         self.writer: LineWriter | None = None
         self.file_handler_ids: list[int] = []
         self.file_settings: Settings | None = None
+        self.json_lines = False
+        self.info_enabled = True
 
 
 _state = _LoggingState()

@@ -11,7 +11,6 @@ do not count into each other.
 from __future__ import annotations
 
 import secrets
-from time import perf_counter
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -26,7 +25,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from app.core.errors import UnauthorizedError
 from app.core.version import BuildInfo
@@ -89,11 +88,14 @@ class Metrics:
         gunicorn the app is created in the master, and only workers' values are scraped)."""
         self.build_info.labels(**self._build_labels).set(1)
 
-    def in_progress_for(self, method: str) -> Any:
+    def request_started(self, method: str) -> InFlight:
+        """Count a request in progress until its `InFlight.finish`."""
+        method = method if method in KNOWN_METHODS else OTHER_METHOD
         gauge = self._gauges.get(method)
         if gauge is None:
             gauge = self._gauges[method] = self.in_progress.labels(method)
-        return gauge
+        gauge.inc()
+        return InFlight(self, method, gauge)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request; label children are cached (`labels()` takes a lock)."""
@@ -115,45 +117,20 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class MetricsMiddleware:
-    """Pure ASGI: times and counts every HTTP request, a last-resort 500 included."""
+class InFlight:
+    """A request being counted: `finish` records its answer (called once, by
+    `app.core.middleware.RequestContextMiddleware`, for every HTTP request)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
+    __slots__ = ("_gauge", "_method", "_metrics")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        method = scope["method"] if scope["method"] in KNOWN_METHODS else OTHER_METHOD
-        gauge = self.metrics.in_progress_for(method)
-        gauge.inc()
-        started = perf_counter()
-        status = 500
-        counted = False
+    def __init__(self, metrics: Metrics, method: str, gauge: Any) -> None:
+        self._metrics = metrics
+        self._method = method
+        self._gauge = gauge
 
-        def count() -> None:
-            nonlocal counted
-            counted = True
-            self.metrics.observe(method, route_template(scope), status, perf_counter() - started)
-            gauge.dec()
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif not message.get("more_body", False) and not counted:
-                # Counted before the last byte leaves: a client holding the answer can
-                # rely on a scrape that follows to include it.
-                count()
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            if not counted:
-                count()
+    def finish(self, scope: Scope, status: int, seconds: float) -> None:
+        self._metrics.observe(self._method, route_template(scope), status, seconds)
+        self._gauge.dec()
 
 
 router = APIRouter(tags=["service"])

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-import os
+import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from time import perf_counter
+from typing import TYPE_CHECKING
 
-from loguru import logger
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.accesslog import log_access
 from app.core.context import request_id_var
 from app.core.errors import problem_response
+
+if TYPE_CHECKING:
+    from app.core.metrics import Metrics
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 def new_request_id() -> str:
-    return os.urandom(16).hex()
+    """32 hex digits. A correlation id, not a secret: the process's PRNG (reseeded in every
+    forked worker) makes it without the system call `os.urandom` costs per request."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def inbound_request_id(scope: Scope) -> str | None:
@@ -30,25 +38,28 @@ def inbound_request_id(scope: Scope) -> str | None:
     return None
 
 
-# Bound once: `logger.bind` per request would build a new logger for every line.
-_access_logger = logger.bind(kind="access")
-
-
-def _client(scope: Scope) -> str:
-    client = scope.get("client")
-    return f"{client[0]}:{client[1]}" if client else "-"
-
-
 class RequestContextMiddleware:
-    """Request id (accepted or made, echoed), `Server-Timing`, and one access-log line.
+    """The outermost layer, once per request: the request id (accepted or made, echoed),
+    `Server-Timing`, the security headers, the request metrics and one access-log line.
 
-    Sits outside Starlette's error middleware (see `app.main.ServiceApp`), so even a 500
-    made by the last-resort handler carries the id and is logged exactly once.
+    One layer rather than one per job: every ASGI layer costs a call and a `send` wrapper
+    per request, and together they cost more than the jobs (bench/RESULTS.md). It sits
+    outside Starlette's error middleware (see `app.main.ServiceApp`), so even a 500 made by
+    the last-resort handler carries the id and the headers, and is counted and logged once.
     """
 
-    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        access_log: bool = True,
+        security: SecurityHeaders | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.app = app
         self.access_log = access_log
+        self.security = security or SecurityHeaders()
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,17 +70,26 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = perf_counter()
         status = 0
-        encoded_id = request_id.encode("ascii")
+        own_headers = [(REQUEST_ID_HEADER, request_id.encode("ascii"))]
+        add_security_headers = self.security.for_request(scope)
+        metrics = self.metrics
+        in_flight = metrics.request_started(scope["method"]) if metrics is not None else None
 
         async def send_with_context(message: Message) -> None:
-            nonlocal status
+            nonlocal status, in_flight
             if message["type"] == "http.response.start":
                 status = message["status"]
                 elapsed_ms = (perf_counter() - started) * 1000
                 headers = list(message.get("headers", ()))
-                headers.append((REQUEST_ID_HEADER, encoded_id))
+                headers.extend(own_headers)
                 headers.append((b"server-timing", f"app;dur={elapsed_ms:.1f}".encode()))
+                add_security_headers(headers)
                 message["headers"] = headers
+            elif in_flight is not None and not message.get("more_body", False):
+                # Counted before the last byte leaves: a client holding the answer can
+                # rely on a scrape that follows to include it.
+                in_flight.finish(scope, status, perf_counter() - started)
+                in_flight = None
             await send(message)
 
         try:
@@ -79,31 +99,11 @@ class RequestContextMiddleware:
                 raise
             # The last-resort handler already answered and logged it; don't log it twice.
         finally:
+            if in_flight is not None:
+                in_flight.finish(scope, status or 500, perf_counter() - started)
             if self.access_log:
-                self._log(scope, status or 500, (perf_counter() - started) * 1000, request_id)
+                log_access(scope, status or 500, (perf_counter() - started) * 1000, request_id)
             request_id_var.reset(token)
-
-    @staticmethod
-    def _log(scope: Scope, status: int, duration_ms: float, request_id: str) -> None:
-        method = scope["method"]
-        path = scope["path"]
-        client = _client(scope)
-        # Keyword arguments land in the record's `extra` (the JSON fields); the path goes in
-        # as an argument, never into the format string, so braces in it are harmless.
-        _access_logger.info(  # noqa: PLE1205 (loguru braces, not std logging)
-            '{} "{} {}" {} {:.1f}ms',
-            client,
-            method,
-            path,
-            status,
-            duration_ms,
-            request_id=request_id,
-            method=method,
-            path=path,
-            status=status,
-            duration_ms=round(duration_ms, 2),
-            client=client,
-        )
 
 
 # --- Hardening: security headers, request limits, trusted hosts --------------------------------
@@ -129,16 +129,13 @@ def _is_docs_path(path: str) -> bool:
     return any(path == prefix or path.startswith(prefix + "/") for prefix in DOCS_PATHS)
 
 
-class SecurityHeadersMiddleware:
-    """Headers that make browsers and caches handle our responses safely, on every response.
-
-    Sits outside Starlette's error middleware (see `app.main.ServiceApp`), so a last-resort 500
-    carries them too. Responses to requests that carry credentials get `Cache-Control: no-store`
-    unless the route chose its own caching.
+class SecurityHeaders:
+    """Headers that make browsers and caches handle our responses safely, on every response
+    (`RequestContextMiddleware` adds them). Responses to requests that carry credentials get
+    `Cache-Control: no-store` unless the route chose its own caching.
     """
 
-    def __init__(self, app: ASGIApp, *, hsts_seconds: int = 0) -> None:
-        self.app = app
+    def __init__(self, *, hsts_seconds: int = 0) -> None:
         common: list[Header] = [
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
@@ -151,23 +148,29 @@ class SecurityHeadersMiddleware:
         self.api_headers = (*common, (b"content-security-policy", API_CSP.encode()))
         self.docs_headers = (*common, (b"content-security-policy", DOCS_CSP.encode()))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        extra = self.docs_headers if _is_docs_path(scope["path"]) else self.api_headers
+        self._adders = {
+            (docs, authenticated): partial(
+                _add_with_no_store if authenticated else _add,
+                self.docs_headers if docs else self.api_headers,
+            )
+            for docs in (False, True)
+            for authenticated in (False, True)
+        }
+
+    def for_request(self, scope: Scope) -> Callable[[list[Header]], None]:
+        """What adds this request's security headers to its response's headers."""
         authenticated = any(name in _AUTH_HEADERS for name, _ in scope["headers"])
+        return self._adders[_is_docs_path(scope["path"]), authenticated]
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                if authenticated and not any(name == _CACHE_CONTROL for name, _ in headers):
-                    headers.append(_NO_STORE)
-                headers.extend(extra)
-                message["headers"] = headers
-            await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+def _add(extra: tuple[Header, ...], headers: list[Header]) -> None:
+    headers.extend(extra)
+
+
+def _add_with_no_store(extra: tuple[Header, ...], headers: list[Header]) -> None:
+    if not any(name == _CACHE_CONTROL for name, _ in headers):
+        headers.append(_NO_STORE)
+    headers.extend(extra)
 
 
 @dataclass(frozen=True)
@@ -228,13 +231,18 @@ class RequestLimitsMiddleware:
         self.max_headers = max_header_bytes
 
     def _check_headers(self, scope: Scope) -> Refusal | bool:
-        """A refusal for a header block we won't take, else whether a fine length is declared."""
+        """A refusal for a header block we won't take, else whether the body needs no counting:
+        a fine length is declared, or there is no body (HTTP/1.1: neither a length nor
+        `Transfer-Encoding`)."""
         size = 0
         declared: bytes | None = None
+        chunked = False
         for name, value in scope["headers"]:
             size += len(name) + len(value)
             if name == b"content-length":
                 declared = value
+            elif name == b"transfer-encoding":
+                chunked = True
         if size > self.max_headers:
             return Refusal(
                 431,
@@ -243,7 +251,7 @@ class RequestLimitsMiddleware:
                 f"the request headers exceed {self.max_headers} bytes",
             )
         if declared is None:
-            return False
+            return not chunked
         if not declared.isdigit():
             return Refusal(400, "bad_request", "Bad request", "invalid Content-Length")
         if int(declared) > self.max_body:
@@ -267,7 +275,7 @@ class RequestLimitsMiddleware:
             await checked.send(scope, send)
             return
         if checked:
-            # The server delivers no more than the declared length.
+            # The server delivers no more than the declared length (or no body at all).
             await self.app(scope, receive, send)
             return
         await self._call_counting(scope, receive, send)

@@ -3,7 +3,8 @@
 
 A default limit per client address guards the whole API (`RateLimitMiddleware`); the login
 route adds a strict limit per address and per account (`check_login`). The storage is made in
-the lifespan (`create_rate_limiter`), on the serving loop, never at import.
+the lifespan (`create_rate_limiter`), on the serving loop, never at import; `limits` itself is
+imported only then, so a service with rate limiting off does not carry it (1.6 MiB a process).
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ import math
 import time
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from typing import TYPE_CHECKING
 
 from fastapi import Request
-from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
-from limits.errors import StorageError
 from loguru import logger
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.config import Settings
 from app.core.errors import AppError, ServiceUnavailableError
 from app.core.middleware import send_problem
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.aio.storage import Storage
 
 REDIS_TIMEOUT_SECONDS = 1.0
 _FORWARDED_FOR = b"x-forwarded-for"
@@ -50,7 +52,13 @@ class RateLimitUnavailableError(ServiceUnavailableError):
     title = "Login temporarily unavailable"
 
 
+class RateLimitStorageError(Exception):
+    """The counters' storage could not be reached (the `limits` error, wrapped)."""
+
+
 def _storage(settings: Settings) -> Storage:
+    from limits.aio.storage import MemoryStorage, RedisStorage
+
     if not settings.REDIS_URL:
         return MemoryStorage()
     url = settings.REDIS_URL
@@ -89,8 +97,18 @@ class RateLimiter:
     """The app's limits, their shared storage, and who the client is."""
 
     def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
+        from limits import parse  # here, not at import: see the module docstring
+        from limits.aio.storage import MemoryStorage
+        from limits.aio.strategies import (
+            FixedWindowRateLimiter,
+            MovingWindowRateLimiter,
+        )
+        from limits.errors import StorageError
+
         self.enabled = settings.RATE_LIMIT_ENABLED
         self.storage = storage or _storage(settings)
+        self._in_memory = isinstance(self.storage, MemoryStorage)
+        self._storage_error = StorageError
         # The default limit runs on every API request: a fixed window is the cheapest (one
         # increment; at worst twice the limit across a window edge). Logins are rare and
         # the limit must be exact: a moving window.
@@ -121,16 +139,20 @@ class RateLimiter:
         return hops[0] if hops else peer
 
     async def hit(self, item: RateLimitItem, *identifiers: str, exact: bool = False) -> Verdict:
-        """Count one request against `item` for these identifiers (StorageError if unreachable)."""
+        """Count one request against `item` for these identifiers (RateLimitStorageError if
+        the storage is unreachable)."""
         strategy = self.exact if exact else self.cheap
-        if await strategy.hit(item, *identifiers):
-            return Verdict(allowed=True)
-        stats = await strategy.get_window_stats(item, *identifiers)
+        try:
+            if await strategy.hit(item, *identifiers):
+                return Verdict(allowed=True)
+            stats = await strategy.get_window_stats(item, *identifiers)
+        except self._storage_error as error:
+            raise RateLimitStorageError(str(error)) from error
         return Verdict(allowed=False, retry_after=max(1, math.ceil(stats.reset_time - time.time())))
 
     async def close(self) -> None:
         """Drop the in-memory counters (Redis counters expire by themselves)."""
-        if isinstance(self.storage, MemoryStorage):
+        if self._in_memory:
             await self.storage.reset()
 
 
@@ -163,7 +185,7 @@ class RateLimitMiddleware:
             return
         try:
             verdict = await limiter.hit(limiter.default, "api", limiter.client_address(scope))
-        except StorageError as error:
+        except RateLimitStorageError as error:
             logger.warning("rate-limit storage unavailable, request let through: {}", error)
             verdict = Verdict(allowed=True)
         if verdict.allowed:
@@ -202,7 +224,7 @@ async def check_login(request: Request, account: str) -> None:
             await limiter.hit(limiter.login, "login-address", address, exact=True),
             await limiter.hit(limiter.login, "login-account", _account_key(account), exact=True),
         )
-    except StorageError as error:
+    except RateLimitStorageError as error:
         logger.error("rate-limit storage unavailable, login refused: {}", error)
         raise RateLimitUnavailableError(headers={"Retry-After": "5"}) from None
     refused = [verdict.retry_after for verdict in verdicts if not verdict.allowed]

@@ -10,12 +10,13 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import get_settings, request_settings
 from app.core.db import SessionDep
 from app.core.security import InvalidTokenError as MalformedTokenError
 from app.core.security import decode_access_token, is_valid_service_token
-from app.users import service
+from app.users import principal_cache, service
 from app.users.exceptions import (
     InvalidTokenError,
     NotAuthenticatedError,
@@ -40,18 +41,19 @@ service_token_scheme = APIKeyHeader(
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The caller: a signed-in user, or a trusted internal service (no account)."""
+    """The caller: a signed-in user, or a trusted internal service (no account).
 
-    user: User | None
+    Plain values, not the account row: a principal may come from the per-worker cache. A
+    route that needs the account itself takes `CurrentUser`, which reads it fresh.
+    """
+
+    user_id: int | None
+    is_superuser: bool
     is_service: bool = False
 
-    @property
-    def user_id(self) -> int | None:
-        return self.user.id if self.user is not None else None
 
-    @property
-    def is_superuser(self) -> bool:
-        return self.is_service or (self.user is not None and self.user.is_superuser)
+SERVICE_PRINCIPAL = Principal(user_id=None, is_superuser=True, is_service=True)
+_LOADED_ACCOUNT = "users.principal_account"
 
 
 async def get_principal(
@@ -60,10 +62,20 @@ async def get_principal(
     bearer: Annotated[str | None, Depends(oauth2_scheme)],
     service_token: Annotated[str | None, Depends(service_token_scheme)],
 ) -> Principal:
+    """Who is calling, from the service token or a bearer token.
+
+    A bearer token names an account, which must exist and be active. What was read about an
+    active account (that it is active, and whether it is a superuser) is trusted by this
+    worker for `AUTH_CACHE_SECONDS` without a query. A change made through the users service
+    (update, deactivation, role change, password change, deletion) clears the entry in this
+    process at once; a change made by another worker or process, or straight in the
+    database, takes effect here within `AUTH_CACHE_SECONDS`. Inactive and missing accounts
+    are never cached. With `AUTH_CACHE_SECONDS=0` every request reads the account.
+    """
     settings = request_settings(request)
     if service_token is not None:
         if is_valid_service_token(service_token, settings.service_token):
-            return Principal(user=None, is_service=True)
+            return SERVICE_PRINCIPAL
         raise InvalidTokenError("the service token is not valid")
     if bearer is None:
         raise NotAuthenticatedError("send a bearer token or the service token")
@@ -71,20 +83,39 @@ async def get_principal(
         subject = decode_access_token(bearer, settings.SECRET_KEY.get_secret_value())
     except MalformedTokenError:
         raise InvalidTokenError from None
-    user = await service.get(session, int(subject)) if subject.isdecimal() else None
+    if not subject.isdecimal():
+        raise InvalidTokenError
+    user_id = int(subject)
+    cache = principal_cache.for_app(request.app)
+    is_superuser = cache.get(user_id)
+    if is_superuser is not None:
+        return Principal(user_id=user_id, is_superuser=is_superuser)
+    since = cache.generation()
+    user = await _active_user(session, user_id)
+    # The identity map holds rows weakly: keep this one, so `CurrentUser` in the same request
+    # finds it there instead of reading the account a second time.
+    session.info[_LOADED_ACCOUNT] = user
+    cache.put(user_id, user.is_superuser, since=since)
+    return Principal(user_id=user_id, is_superuser=user.is_superuser)
+
+
+async def _active_user(session: AsyncSession, user_id: int) -> User:
+    user = await service.get(session, user_id)
     if user is None or not user.is_active:
         raise InvalidTokenError
-    return Principal(user=user)
+    return user
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_current_user(principal: CurrentPrincipal) -> User:
-    """A caller with an account (the service caller has none)."""
-    if principal.user is None:
+async def get_current_user(principal: CurrentPrincipal, session: SessionDep) -> User:
+    """The caller's account, read now (never from the cache), for routes that need the row:
+    a missing or deactivated account is refused like a bad token. The service caller has
+    none."""
+    if principal.user_id is None:
         raise ServiceCallerHasNoAccountError
-    return principal.user
+    return await _active_user(session, principal.user_id)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

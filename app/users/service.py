@@ -3,11 +3,12 @@ session dependency commits once."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import hash_password, verify_password
+from app.users import principal_cache
 from app.users.exceptions import (
     EmailAlreadyRegisteredError,
     InvalidCredentialsError,
@@ -25,6 +26,18 @@ async def get(session: AsyncSession, user_id: int) -> User | None:
 async def get_by_email(session: AsyncSession, email: str) -> User | None:
     result = await session.execute(select(User).where(User.email == email.lower()))
     return result.scalar_one_or_none()
+
+
+def _forget_principal(session: AsyncSession, user_id: int) -> None:
+    """Make this process's bearer-token checks read the account again: now, and once more
+    after the commit, so a request that read the old row meanwhile cannot keep it cached."""
+    principal_cache.evict(user_id)
+    event.listen(
+        session.sync_session,
+        "after_commit",
+        lambda _session: principal_cache.evict(user_id),
+        once=True,
+    )
 
 
 def _check_strength(password: str, min_length: int) -> None:
@@ -59,6 +72,7 @@ async def create(
     )
     session.add(user)
     await _flush_unique(session, user.email)
+    _forget_principal(session, user.id)  # SQLite may hand out a deleted account's id again
     return user
 
 
@@ -103,6 +117,7 @@ async def _apply(session: AsyncSession, user: User, data: dict[str, object]) -> 
     for field, value in data.items():
         setattr(user, field, value)
     await _flush_unique(session, user.email)
+    _forget_principal(session, user.id)
     return user
 
 
@@ -115,11 +130,13 @@ async def change_password(
     _check_strength(change.new_password, min_password_length)
     user.hashed_password = await hash_password(change.new_password)
     await session.flush()
+    _forget_principal(session, user.id)
 
 
 async def delete(session: AsyncSession, user: User) -> None:
     await session.delete(user)
     await session.flush()
+    _forget_principal(session, user.id)
 
 
 async def list_page(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[User], int]:

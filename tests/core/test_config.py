@@ -107,3 +107,26 @@ def test_invalid_level_stops_start_with_one_clear_line(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("invalid configuration: LEVEL")
+
+
+def test_bad_rate_limit_notation_is_refused_when_limiting_is_on() -> None:
+    with pytest.raises(ValidationError, match="RATE_LIMIT_LOGIN: expected the `limits` notation"):
+        Settings(_env_file=None, RATE_LIMIT_ENABLED=True, RATE_LIMIT_LOGIN="often")
+    off = Settings(_env_file=None, RATE_LIMIT_ENABLED=False, RATE_LIMIT_LOGIN="often")
+    assert not off.RATE_LIMIT_ENABLED
+
+
+def test_limits_is_not_imported_with_rate_limiting_off() -> None:
+    """The service with rate limiting off does not carry `limits` (1.6 MiB a process)."""
+    code = "import sys, app.main; print('limits' in sys.modules)"
+    env = {**os.environ, "RATE_LIMIT_ENABLED": "false"}
+    out = subprocess.run(  # noqa: S603 (our own interpreter and code)
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "False"

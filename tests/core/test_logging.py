@@ -16,8 +16,9 @@ from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from loguru import logger
 
+from app.core.accesslog import flush_access_log
 from app.core.context import request_id_var
-from app.core.logging import setup_logging, stop_line_writer
+from app.core.logging import reset_logging, setup_logging, stop_line_writer
 from app.main import create_app
 from tests.conftest import SettingsFactory
 
@@ -25,8 +26,8 @@ from tests.conftest import SettingsFactory
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     yield
-    logger.remove()
-    logger.configure(extra={"request_id": "-"}, patcher=None)
+    flush_access_log()
+    reset_logging()
     logger.add(lambda message: sys.stderr.write(message), level="WARNING")  # noqa: PLW0108
     logging.basicConfig(handlers=[], level=logging.WARNING, force=True)
 

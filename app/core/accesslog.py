@@ -1,0 +1,146 @@
+"""The access log: one line per answered request.
+
+With `JSON_LOG=false` (development) an access line is a loguru record like any other, in
+`LOGURU_FORMAT`. With `JSON_LOG=true` (production) the request only queues a tuple: a timer
+on the serving loop turns what queued up into JSON lines of the service's schema
+(`app.core.logging.json_line`, without `function` and `line`) and logs them as one record, so
+every sink (stdout, the saved files) still gets them through loguru. A loguru record per
+request cost as much CPU as the whole request of a health probe (bench/RESULTS.md).
+
+Lines reach the sinks within `GATHER_SECONDS` of the answer; `flush_access_log` writes what
+is pending (the lifespan calls it on shutdown, and it runs at exit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import threading
+import time
+from datetime import UTC, datetime
+from json.encoder import encode_basestring
+
+from loguru import logger
+from starlette.types import Scope
+
+from app.core import logging as service_logging
+
+ACCESS_LOGGER_NAME = "app.core.accesslog"
+
+# (unix time, client, method, path, status, duration in ms, request id)
+AccessEntry = tuple[float, str, str, str, int, float, str]
+
+_access_logger = logger.bind(kind="access")  # bound once, not per request
+# Lines wait this long for more to share their record: under load one record and one write
+# for many lines, and a line reaches the sinks at most this much after its answer.
+GATHER_SECONDS = 0.005
+
+
+def access_message(client: str, method: str, path: str, status: int, duration_ms: float) -> str:
+    return f'{client} "{method} {path}" {status} {duration_ms:.1f}ms'
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "-"
+
+
+def log_access(scope: Scope, status: int, duration_ms: float, request_id: str) -> None:
+    """Log one answered request (called once per request by the request-context middleware)."""
+    client = client_address(scope)
+    method: str = scope["method"]
+    path: str = scope["path"]
+    if service_logging.json_lines():
+        if service_logging.info_enabled():
+            entry = (time.time(), client, method, path, status, duration_ms, request_id)
+            _pending.add(entry)
+        return
+    # Keyword arguments land in the record's `extra`; the path goes in as an argument, never
+    # into the format string, so braces in it are harmless.
+    _access_logger.info(  # noqa: PLE1205 (loguru braces, not std logging)
+        "{}",
+        access_message(client, method, path, status, duration_ms),
+        request_id=request_id,
+        method=method,
+        path=path,
+        status=status,
+        duration_ms=round(duration_ms, 2),
+        client=client,
+    )
+
+
+class _UtcSeconds:
+    """`YYYY-MM-DDTHH:MM:SS` of a unix time, made once per second rather than once per line."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._text = ""
+
+    def __call__(self, second: int) -> str:
+        if second != self._second:
+            self._text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = second
+        return self._text
+
+
+def json_access_line(entry: AccessEntry, pid: int, seconds: _UtcSeconds) -> str:
+    """One access line in the JSON schema of every other line (see `json_line`)."""
+    when, client, method, path, status, duration_ms, request_id = entry
+    second = int(when)
+    millis = int((when - second) * 1000)
+    message = encode_basestring(access_message(client, method, path, status, duration_ms))
+    return (
+        f'{{"time": "{seconds(second)}.{millis:03d}+00:00", "level": "INFO", '
+        f'"message": {message}, "logger": "{ACCESS_LOGGER_NAME}", "process": {pid}, '
+        f'"request_id": {encode_basestring(request_id)}, "kind": "access", '
+        f'"method": {encode_basestring(method)}, "path": {encode_basestring(path)}, '
+        f'"status": {status}, "duration_ms": {round(duration_ms, 2)!r}, '
+        f'"client": {encode_basestring(client)}}}'
+    )
+
+
+class _PendingLines:
+    """The access entries of the last few milliseconds, written as one record by a timer on
+    the serving loop: no thread, so no thread switch or GIL hand-over per batch."""
+
+    def __init__(self) -> None:
+        self._entries: list[AccessEntry] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._lock = threading.Lock()  # log_access runs on the loop; flush may run at exit
+        self._seconds = _UtcSeconds()
+
+    def add(self, entry: AccessEntry) -> None:
+        with self._lock:
+            self._entries.append(entry)
+            if self._timer is not None:
+                return
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is not None:
+                self._timer = loop.call_later(GATHER_SECONDS, self.flush)
+                return
+        self.flush()  # no loop to wait on: write it now
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            entries, self._entries = self._entries, []
+            if not entries:
+                return
+            pid = os.getpid()
+            lines = "\n".join(json_access_line(entry, pid, self._seconds) for entry in entries)
+        service_logging.log_formatted_lines(lines)
+
+
+_pending = _PendingLines()
+atexit.register(_pending.flush)
+
+
+def flush_access_log() -> None:
+    """Write every access line queued so far (the lifespan calls it on shutdown)."""
+    _pending.flush()
