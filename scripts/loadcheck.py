@@ -589,7 +589,8 @@ async def run(args: argparse.Namespace, database_url: str, work: Path) -> bool: 
                 and unanswered == explained
                 and twins == twins_at_kill
                 and foreign == tally.answered_without_id
-                and len(access) == tally.answered + len(unanswered) + len(twins),
+                and len(access)
+                == tally.answered - len(lost_at_kill) + len(unanswered) + len(twins),
                 f"{len(access)} access lines for {tally.answered} answers "
                 f"({len(not_logged)} answers not logged, {len(lost_at_kill)} of them answered "
                 f"just before the SIGKILL, {len(unanswered)} logged requests "
