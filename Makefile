@@ -69,7 +69,7 @@ lock: $(UV) ## refresh uv.lock after changing dependencies in pyproject.toml
 	$(UV) lock
 
 clean: ## remove the virtualenvs, caches and the local database
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov data
+	rm -rf $(VENV) $(TOOLS) .bench .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov data
 
 migration: install ## new migration from model changes: make migration m="add orders"
 	@test -n "$(m)" || { echo 'usage: make migration m="what it does"'; exit 2; }

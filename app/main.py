@@ -103,6 +103,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await app.state.rate_limiter.close()
         await engine.dispose()
         logger.info("{} stopped; database pool disposed", settings.SERVICE_NAME)
+        if settings.METRICS_ENABLED:
+            app.state.metrics.flush()  # the last answers' counts reach the shared files
         flush_access_log()  # the last requests' lines reach the sinks before the process ends
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from bench import report
 from bench.database import DEFAULT_SERVER, throwaway_database
 from bench.load import LoadResult, ensure_wrk, run_wrk
+from bench.runtime import production_bin
 from bench.scenarios import (
     APP,
     APP_LOG_SAVE,
@@ -126,35 +127,56 @@ def main(argv: list[str] | None = None) -> int:
         args.rounds, args.seconds = 1, 1
     kinds = [k for k in args.kinds.split(",") if k]
     wrk = ensure_wrk()
+    print("production dependencies for the servers (uv sync --no-dev)", flush=True)
+    bin_dir = production_bin()
     compile_bytecode()
     logs = Path(tempfile.mkdtemp(prefix="bench-"))
     started_at = time.perf_counter()
-    servers: dict[Key, Server] = {}
-    try:
-        with throwaway_database(args.database) as database_url:
-            variant = dict(item.split("=", 1) for item in args.variant)
+    startup: dict[Key, list[tuple[float, float]]] = {}
+    idle: dict[Key, list[tuple[float, float]]] = {}
+    after: dict[Key, list[tuple[float, float]]] = {}
+    fast: dict[Key, str] = {}
+    results: report.Results = defaultdict(list)
+    plan: list[list[Scenario]] = []
+    fixture: Fixture | None = None
+    variant = dict(item.split("=", 1) for item in args.variant)
+    with throwaway_database(args.database) as database_url:
+        env = base_env(database_url, logs)  # once: both kinds share the secret and the data
+        # One kind's servers at a time: every pool keeps its connections open, and all the
+        # servers of both kinds together would need more than PostgreSQL's default 100.
+        for kind in kinds[:1] if args.profile else kinds:
             servers = make_servers(
-                kinds, base_env(database_url, logs), logs, smoke=args.smoke, variant=variant
+                kind,
+                env,
+                logs,
+                smoke=args.smoke and kind != kinds[-1],
+                variant=variant,
+                bin_dir=bin_dir,
             )
-            startup = start_all(
-                servers, repeats=STARTUP_REPEATS, parallel=args.smoke or bool(args.profile)
-            )
-            idle = {key: server.memory_per_worker() for key, server in servers.items()}
-            fast = {key: server.fast_paths() for key, server in servers.items()}
-            fixture = seed(servers[kinds[0], APP].port)
-            if args.profile:
-                return run_profile(
-                    args=args, wrk=wrk, servers=servers, fixture=fixture, kind=kinds[0], logs=logs
+            try:
+                startup |= start_all(
+                    servers, repeats=STARTUP_REPEATS, parallel=args.smoke or bool(args.profile)
                 )
-            chosen = (
-                variant_groups(fixture, " ".join(args.variant)) if args.variant else groups(fixture)
-            )
-            plan = [[s for s in group if args.only in s.name] for group in chosen]
-            results = run_rounds(args, wrk, kinds, plan, servers)
-            after = {key: server.memory_per_worker() for key, server in servers.items()}
-    finally:
-        for server in servers.values():
-            server.stop()
+                idle |= {key: server.memory_per_worker() for key, server in servers.items()}
+                fast |= {key: server.fast_paths() for key, server in servers.items()}
+                if fixture is None:
+                    fixture = seed(servers[kind, APP].port)
+                    chosen = (
+                        variant_groups(fixture, " ".join(args.variant))
+                        if args.variant
+                        else groups(fixture)
+                    )
+                    plan = [[s for s in group if args.only in s.name] for group in chosen]
+                if args.profile:
+                    return run_profile(
+                        args=args, wrk=wrk, servers=servers, fixture=fixture, kind=kind, logs=logs
+                    )
+                for key, values in run_rounds(args, wrk, [kind], plan, servers).items():
+                    results[key].extend(values)
+                after |= {key: server.memory_per_worker() for key, server in servers.items()}
+            finally:
+                for server in servers.values():
+                    server.stop()
     run = report.Run(
         kinds, plan, results, startup, idle, after, fast, args.rounds, args.seconds, args.smoke
     )
@@ -174,27 +196,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def make_servers(
-    kinds: list[str],
+    kind: str,
     env: dict[str, str],
     logs: Path,
     *,
     smoke: bool,
     variant: dict[str, str],
+    bin_dir: Path,
 ) -> dict[Key, Server]:
-    """Every server of the run, each on its own port from FIRST_PORT on. The smoke run
-    starts fewer (each start costs a second or two of CPU): the service under every kind,
-    the baselines under one."""
+    """The servers of one kind, each on its own port from FIRST_PORT on. `smoke` starts
+    fewer (each start costs a second or two of CPU): only the service, the baselines being
+    started under the last kind."""
     servers = {}
     port = FIRST_PORT
-    for kind in kinds:
-        roles = {APP: ROLE_ENV[APP], APP_VARIANT: variant} if variant else ROLE_ENV
-        for role, role_env in roles.items():
-            target = ROLE_TARGETS[APP] if role == APP_VARIANT else ROLE_TARGETS[role]
-            if smoke and kind != kinds[-1] and role not in SMOKE_ROLES_EVERY_KIND:
-                continue
-            spec = ServerSpec(f"{kind}-{role}", target, kind, role_env)
-            servers[kind, role] = Server(spec, port, env, logs)
-            port += 1
+    roles = {APP: ROLE_ENV[APP], APP_VARIANT: variant} if variant else ROLE_ENV
+    for role, role_env in roles.items():
+        target = ROLE_TARGETS[APP] if role == APP_VARIANT else ROLE_TARGETS[role]
+        if smoke and role not in SMOKE_ROLES_EVERY_KIND:
+            continue
+        spec = ServerSpec(f"{kind}-{role}", target, kind, role_env)
+        servers[kind, role] = Server(spec, port, env, logs, bin_dir)
+        port += 1
     return servers
 
 

@@ -29,10 +29,10 @@ class ServerSpec:
     kind: str  # "gunicorn" | "uvicorn"
     env: dict[str, str] = field(default_factory=dict)
 
-    def command(self, port: int) -> list[str]:
+    def command(self, port: int, bin_dir: Path = BIN) -> list[str]:
         if self.kind == "uvicorn":
             return [
-                str(BIN / "uvicorn"),
+                str(bin_dir / "uvicorn"),
                 self.target,
                 "--host=127.0.0.1",
                 f"--port={port}",
@@ -42,7 +42,7 @@ class ServerSpec:
                 "--no-access-log",
                 "--log-level=warning",
             ]
-        command = [str(BIN / "gunicorn")]
+        command = [str(bin_dir / "gunicorn")]
         # Every gunicorn server, baselines too, runs with the service's gunicorn.conf.py (same
         # worker class, keep-alive, preload), so only the app differs. gunicorn would read that
         # file from the working directory anyway.
@@ -60,9 +60,17 @@ class ServerSpec:
 class Server:
     """One running server: its PID, the time it took to answer, its CPU and memory."""
 
-    def __init__(self, spec: ServerSpec, port: int, base_env: dict[str, str], logs: Path) -> None:
+    def __init__(
+        self,
+        spec: ServerSpec,
+        port: int,
+        base_env: dict[str, str],
+        logs: Path,
+        bin_dir: Path = BIN,
+    ) -> None:
         self.spec = spec
         self.port = port
+        self.bin_dir = bin_dir
         self.env = {
             **os.environ,
             **base_env,
@@ -96,7 +104,7 @@ class Server:
         self._log = self.log_path.open("ab")
         self._started = time.perf_counter()
         self.process = subprocess.Popen(
-            self.spec.command(self.port),
+            self.spec.command(self.port, self.bin_dir),
             cwd=ROOT,
             env=self.env,
             stdout=self._log,

@@ -28,8 +28,9 @@ from app.core import logging as service_logging
 
 ACCESS_LOGGER_NAME = "app.core.accesslog"
 
-# (unix time, client, method, path, status, duration in ms, request id)
-AccessEntry = tuple[float, str, str, str, int, float, str]
+# (unix time, client (host, port) or None, method, path, status, duration in ms, request id):
+# what the request knows, formatted only when the batch is written
+AccessEntry = tuple[float, tuple[str, int] | None, str, str, int, float, str]
 
 _access_logger = logger.bind(kind="access")  # bound once, not per request
 # Lines wait this long for more to share their record: under load one record and one write
@@ -41,21 +42,28 @@ def access_message(client: str, method: str, path: str, status: int, duration_ms
     return f'{client} "{method} {path}" {status} {duration_ms:.1f}ms'
 
 
-def client_address(scope: Scope) -> str:
-    client = scope.get("client")
+def client_address(client: tuple[str, int] | None) -> str:
     return f"{client[0]}:{client[1]}" if client else "-"
 
 
 def log_access(scope: Scope, status: int, duration_ms: float, request_id: str) -> None:
     """Log one answered request (called once per request by the request-context middleware)."""
-    client = client_address(scope)
     method: str = scope["method"]
     path: str = scope["path"]
     if service_logging.json_lines():
         if service_logging.info_enabled():
-            entry = (time.time(), client, method, path, status, duration_ms, request_id)
+            entry = (
+                time.time(),
+                scope.get("client"),
+                method,
+                path,
+                status,
+                duration_ms,
+                request_id,
+            )
             _pending.add(entry)
         return
+    client = client_address(scope.get("client"))
     # Keyword arguments land in the record's `extra`; the path goes in as an argument, never
     # into the format string, so braces in it are harmless.
     _access_logger.info(  # noqa: PLE1205 (loguru braces, not std logging)
@@ -86,7 +94,8 @@ class _UtcSeconds:
 
 def json_access_line(entry: AccessEntry, pid: int, seconds: _UtcSeconds) -> str:
     """One access line in the JSON schema of every other line (see `json_line`)."""
-    when, client, method, path, status, duration_ms, request_id = entry
+    when, peer, method, path, status, duration_ms, request_id = entry
+    client = client_address(peer)
     second = int(when)
     millis = int((when - second) * 1000)
     message = encode_basestring(access_message(client, method, path, status, duration_ms))

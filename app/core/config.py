@@ -75,12 +75,17 @@ class Settings(BaseSettings):
 
     # Database
     DATABASE_URL: str = DEFAULT_SQLITE_URL
-    DB_POOL_SIZE: int = Field(default=5, ge=1, le=200)
-    DB_MAX_OVERFLOW: int = Field(default=5, ge=0, le=200)
+    # Connections a worker keeps open (opened on demand, up to this many), so its steady
+    # concurrency never churns: an overflow connection is closed on return, and under load
+    # that churn (a connect, TLS, statements prepared again) cost 10-13% of an item read
+    # (bench/RESULTS.md). With no overflow, a worker holds at most DB_POOL_SIZE; requests
+    # beyond that wait up to DB_POOL_TIMEOUT for one.
+    DB_POOL_SIZE: int = Field(default=20, ge=1, le=200)
+    DB_MAX_OVERFLOW: int = Field(default=0, ge=0, le=200)
     DB_POOL_TIMEOUT: float = Field(default=5.0, gt=0, le=120)
     DB_STATEMENT_TIMEOUT_MS: int = Field(default=15_000, ge=0)
     DB_ECHO: bool = False
-    DB_POOL_PRE_PING: bool = True
+    DB_POOL_PRE_PING: bool = False
     ALLOW_SQLITE_IN_PROD: bool = False
     HEALTH_TIMEOUT: float = Field(default=2.0, gt=0, le=60)
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event, func, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -114,12 +115,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
         if settings.DB_STATEMENT_TIMEOUT_MS:
             server_settings["statement_timeout"] = str(settings.DB_STATEMENT_TIMEOUT_MS)
         connect_args = {"server_settings": server_settings, "timeout": settings.DB_POOL_TIMEOUT}
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=False,
-        # On by default: a dropped connection is replaced before use instead of failing the
-        # request. The ping showed in profiles but cost no measurable CPU per request in the
-        # benchmark's A/B (bench/RESULTS.md); DB_POOL_PRE_PING=false saves its round trip.
+        # Off by default: asyncpg's ping is three round trips (BEGIN, `;`, ROLLBACK) on every
+        # checkout, which tripled PostgreSQL's CPU per item read (bench/RESULTS.md). A
+        # connection the server closed is still replaced before use, without a round trip
+        # (`_replace_closed_connections`); DB_POOL_PRE_PING=true also catches connections a
+        # middlebox dropped without telling either side.
         pool_pre_ping=settings.DB_POOL_PRE_PING,
         pool_size=settings.DB_POOL_SIZE,
         max_overflow=settings.DB_MAX_OVERFLOW,
@@ -127,6 +130,22 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_recycle=1800,
         connect_args=connect_args,
     )
+    _replace_closed_connections(engine)
+    return engine
+
+
+def _replace_closed_connections(engine: AsyncEngine) -> None:
+    """At checkout, a connection whose socket the server closed while it sat in the pool (a
+    restart, a failover, `pg_terminate_backend`, an idle timeout) is thrown away and the pool
+    hands out a new one (SQLAlchemy retries a checkout that raises `DisconnectionError`).
+    The driver learns of the close from the socket, so this costs no round trip."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        is_closed = getattr(driver, "is_closed", None)
+        if is_closed is not None and is_closed():
+            raise sa_exc.DisconnectionError("the server closed this pooled connection")
 
 
 def ensure_sqlite_folder(url: str) -> None:

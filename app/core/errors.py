@@ -277,28 +277,47 @@ _DATABASE_ERRORS: tuple[tuple[type[Exception], int, str, str], ...] = (
     (sa_exc.OperationalError, 503, "database_unavailable", "Database unavailable"),
     (sa_exc.InterfaceError, 503, "database_unavailable", "Database unavailable"),
 )
+UNAVAILABLE = (503, "database_unavailable", "Database unavailable")
+# SQLSTATE classes that say the database cannot serve now, whatever the driver's exception
+# class: 08 connection exception, 53 insufficient resources (too many connections, disk
+# full, out of memory), 57 operator intervention (shutting down, starting up). asyncpg's
+# "too many clients" reaches SQLAlchemy as a plain DBAPIError.
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+
+
+def _database_error_answer(exc: Exception) -> tuple[int, str, str] | None:
+    for kind, status, code, title in _DATABASE_ERRORS:
+        if isinstance(exc, kind):
+            return status, code, title
+    if isinstance(exc, sa_exc.DBAPIError):
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES:
+            return UNAVAILABLE
+    return None
 
 
 async def handle_database_error(request: Request, exc: Exception) -> JSONResponse:
     """Database failures a service did not translate: a clear 4xx/503, never a bare 500."""
-    for kind, status, code, title in _DATABASE_ERRORS:
-        if isinstance(exc, kind):
-            logger.warning(
-                "database error on {} {}: {}",
-                request.method,
-                request.url.path,
-                type(exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc).__name__,
-            )
-            headers = {"Retry-After": "1"} if status == 503 else None
-            return problem_response(
-                request,
-                status=status,
-                code=code,
-                title=title,
-                headers=headers,
-                service_code=_service_code(request),
-            )
-    return await handle_unexpected_error(request, exc)
+    answer = _database_error_answer(exc)
+    if answer is None:
+        return await handle_unexpected_error(request, exc)
+    status, code, title = answer
+    logger.warning(
+        "database error on {} {}: {} {}",
+        request.method,
+        request.url.path,
+        type(exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc).__name__,
+        exc.orig if isinstance(exc, sa_exc.DBAPIError) and status == 503 else "",
+    )
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return problem_response(
+        request,
+        status=status,
+        code=code,
+        title=title,
+        headers=headers,
+        service_code=_service_code(request),
+    )
 
 
 def register_error_handlers(app: FastAPI) -> None:
@@ -306,6 +325,7 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, handle_app_error)
     for kind, *_ in _DATABASE_ERRORS:
         app.add_exception_handler(kind, handle_database_error)
+    app.add_exception_handler(sa_exc.DBAPIError, handle_database_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(Exception, handle_unexpected_error)

@@ -196,7 +196,11 @@ _state = _LoggingState()
 RELAYED_LEVEL = "RELAYED"
 _RELAYED_NO = 1  # below TRACE: no stream sink ever shows a batch of saved lines
 _BATCH_CHARACTERS = 256 * 1024  # one write at most: rotation by size overshoots by no more
-GATHER_SECONDS = 0.002  # a writer that woke up waits this long for more lines to batch
+# A writer that woke up waits this long for more lines to batch. Each wake-up of a thread
+# costs the serving thread a GIL hand-over; at 2 ms, SAVE=true cost 25% of a health probe's
+# CPU under load, at 20 ms 2% (bench/RESULTS.md). Lines reach the files that much later;
+# everything queued is written at exit.
+GATHER_SECONDS = 0.02
 
 
 class LineWriter:

@@ -10,7 +10,9 @@ do not count into each other.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from bisect import bisect_left
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -50,7 +52,14 @@ def route_template(scope: Scope) -> str:
 
 
 class Metrics:
-    """The service's metric families, registered in their own registry."""
+    """The service's metric families, registered in their own registry.
+
+    Requests are tallied in plain Python and written to the families once per turn of the
+    event loop (`flush`), not once per request: under gunicorn every write to a value is a
+    lock, a `getpid()` system call and an mmap write, five of them per request, which was
+    the largest single cost of the middleware (bench/RESULTS.md). A scrape writes what is
+    pending first, and the lifespan does on shutdown.
+    """
 
     def __init__(self, build_info: BuildInfo, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -80,8 +89,12 @@ class Metrics:
             registry=self.registry,
         )
         self._build_labels = build_info.model_dump()
-        self._observers: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._series: dict[tuple[str, str, int], _Series] = {}
         self._gauges: dict[str, Any] = {}
+        self._active: dict[str, int] = {}  # requests in progress now, by method
+        self._published: dict[str, int] = {}  # what the gauge shows, by method
+        self._answered: list[tuple[str, str, int, float]] = []
+        self._flush_scheduled = False
 
     def mark_started(self) -> None:
         """Publish the build info from the serving process (called in the lifespan: under
@@ -91,25 +104,61 @@ class Metrics:
     def request_started(self, method: str) -> InFlight:
         """Count a request in progress until its `InFlight.finish`."""
         method = method if method in KNOWN_METHODS else OTHER_METHOD
-        gauge = self._gauges.get(method)
-        if gauge is None:
-            gauge = self._gauges[method] = self.in_progress.labels(method)
-        gauge.inc()
-        return InFlight(self, method, gauge)
+        self._active[method] = self._active.get(method, 0) + 1
+        if not self._flush_scheduled:
+            self._schedule_flush()
+        return InFlight(self, method)
 
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count one answered request; label children are cached (`labels()` takes a lock)."""
-        key = (method, route, status)
-        children = self._observers.get(key)
-        if children is None:
-            label_values = (method, route, str(status))
-            children = (self.requests.labels(*label_values), self.latency.labels(*label_values))
-            self._observers[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+    def answered(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request (written by the next `flush`)."""
+        self._active[method] -= 1
+        self._answered.append((method, route, status, seconds))
+        if not self._flush_scheduled:
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()  # no loop to wait for
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write what was tallied since the last flush to the metric families.
+
+        Runs on the serving loop (its next turn after a request started or ended), from the
+        scrape before it renders, and in the lifespan on shutdown.
+        """
+        self._flush_scheduled = False
+        answered, self._answered = self._answered, []
+        touched: dict[tuple[str, str, int], _Series] = {}
+        for method, route, status, seconds in answered:
+            key = (method, route, status)
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = self._new_series(key)
+            series.add(seconds)
+            touched[key] = series
+        for series in touched.values():
+            series.write()
+        for method, active in self._active.items():
+            if self._published.get(method) != active:
+                gauge = self._gauges.get(method)
+                if gauge is None:
+                    gauge = self._gauges[method] = self.in_progress.labels(method)
+                gauge.set(active)
+                self._published[method] = active
+
+    def _new_series(self, key: tuple[str, str, int]) -> _Series:
+        method, route, status = key
+        label_values = (method, route, str(status))
+        return _Series(self.requests.labels(*label_values), self.latency.labels(*label_values))
 
     def render(self) -> bytes:
-        """The text exposition: every worker's values in multiprocess mode, else this app's."""
+        """The text exposition: every worker's values in multiprocess mode, else this app's.
+        Call `flush` first, on the loop (the scrape does)."""
         if is_multiprocess():
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -117,20 +166,51 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class _Series:
+    """One (method, route, status): its counter and histogram children, and what was
+    observed for them since the last write."""
+
+    __slots__ = ("_bucket_counts", "_buckets", "_count", "_counter", "_sum", "_sum_value")
+
+    def __init__(self, counter: Any, histogram: Any) -> None:
+        self._counter = counter
+        self._count = 0
+        self._sum = 0.0
+        self._bucket_counts = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
+        # The histogram child's values, one per bucket (not cumulative) and the sum: what
+        # its `observe` writes, one observation at a time. Written here a batch at a time;
+        # tests/core/test_metrics.py holds the result to what `observe` gives.
+        self._buckets: list[Any] = histogram._buckets
+        self._sum_value: Any = histogram._sum
+
+    def add(self, seconds: float) -> None:
+        self._count += 1
+        self._sum += seconds
+        self._bucket_counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+
+    def write(self) -> None:
+        self._counter.inc(self._count)
+        self._sum_value.inc(self._sum)
+        for index, count in enumerate(self._bucket_counts):
+            if count:
+                self._buckets[index].inc(count)
+                self._bucket_counts[index] = 0
+        self._count = 0
+        self._sum = 0.0
+
+
 class InFlight:
     """A request being counted: `finish` records its answer (called once, by
     `app.core.middleware.RequestContextMiddleware`, for every HTTP request)."""
 
-    __slots__ = ("_gauge", "_method", "_metrics")
+    __slots__ = ("_method", "_metrics")
 
-    def __init__(self, metrics: Metrics, method: str, gauge: Any) -> None:
+    def __init__(self, metrics: Metrics, method: str) -> None:
         self._metrics = metrics
         self._method = method
-        self._gauge = gauge
 
     def finish(self, scope: Scope, status: int, seconds: float) -> None:
-        self._metrics.observe(self._method, route_template(scope), status, seconds)
-        self._gauge.dec()
+        self._metrics.answered(self._method, route_template(scope), status, seconds)
 
 
 router = APIRouter(tags=["service"])
@@ -148,6 +228,7 @@ async def scrape(request: Request) -> Response:
         ):
             raise UnauthorizedError("a valid metrics token is required")
     metrics: Metrics = request.app.state.metrics
+    metrics.flush()  # this worker's latest answers, this request's start included
     # Multiprocess collection reads one file per worker ever started: keep it off the loop.
     body = await run_in_threadpool(metrics.render) if is_multiprocess() else metrics.render()
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -30,12 +30,20 @@ def new_request_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def inbound_request_id(scope: Scope) -> str | None:
-    """The caller's `X-Request-ID` when it is short and plain, else None (we make our own)."""
+def read_request_headers(scope: Scope) -> tuple[str | None, bool]:
+    """In one pass over the headers: the caller's `X-Request-ID` when it is short and plain
+    (else None: we make our own), and whether the request carries credentials."""
+    inbound: bytes | None = None
+    authenticated = False
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER:
-            return value.decode("ascii") if _SANE_REQUEST_ID.match(value) else None
-    return None
+            if inbound is None:
+                inbound = value
+        elif name in _AUTH_HEADERS:
+            authenticated = True
+    if inbound is None or not _SANE_REQUEST_ID.match(inbound):
+        return None, authenticated
+    return inbound.decode("ascii"), authenticated
 
 
 class RequestContextMiddleware:
@@ -65,13 +73,14 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = inbound_request_id(scope) or new_request_id()
+        inbound, authenticated = read_request_headers(scope)
+        request_id = inbound or new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         started = perf_counter()
         status = 0
         own_headers = [(REQUEST_ID_HEADER, request_id.encode("ascii"))]
-        add_security_headers = self.security.for_request(scope)
+        add_security_headers = self.security.for_request(scope["path"], authenticated)
         metrics = self.metrics
         in_flight = metrics.request_started(scope["method"]) if metrics is not None else None
 
@@ -86,8 +95,8 @@ class RequestContextMiddleware:
                 add_security_headers(headers)
                 message["headers"] = headers
             elif in_flight is not None and not message.get("more_body", False):
-                # Counted before the last byte leaves: a client holding the answer can
-                # rely on a scrape that follows to include it.
+                # Tallied before the last byte leaves, written on the loop's next turn:
+                # a scrape that follows the answer includes it.
                 in_flight.finish(scope, status, perf_counter() - started)
                 in_flight = None
             await send(message)
@@ -157,10 +166,11 @@ class SecurityHeaders:
             for authenticated in (False, True)
         }
 
-    def for_request(self, scope: Scope) -> Callable[[list[Header]], None]:
-        """What adds this request's security headers to its response's headers."""
-        authenticated = any(name in _AUTH_HEADERS for name, _ in scope["headers"])
-        return self._adders[_is_docs_path(scope["path"]), authenticated]
+    def for_request(self, path: str, authenticated: bool) -> Callable[[list[Header]], None]:
+        """What adds the security headers to the response to a request for `path` (that
+        carries credentials, or not)."""
+        docs = path.startswith(DOCS_PATHS) and _is_docs_path(path)
+        return self._adders[docs, authenticated]
 
 
 def _add(extra: tuple[Header, ...], headers: list[Header]) -> None:

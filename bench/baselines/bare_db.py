@@ -50,7 +50,7 @@ class ItemRead(BaseModel):
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    engine = create_async_engine(os.environ["DATABASE_URL"], pool_size=5, max_overflow=5)
+    engine = create_async_engine(os.environ["DATABASE_URL"], pool_size=20, max_overflow=0)
     app.state.sessions = async_sessionmaker(engine, expire_on_commit=False)
     yield
     await engine.dispose()

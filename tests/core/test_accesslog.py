@@ -99,10 +99,10 @@ def test_line_format_round_trips_any_text() -> None:
     from app.core.accesslog import _UtcSeconds
 
     nasty = '"\\\n\r\t\x00\x1f\u2028 é 日本 \U0001f600 {x}'
-    entry = (1_767_225_600.5, nasty, "GET", nasty, 200, 1.25, "rid")
+    entry = (1_767_225_600.5, (nasty, 5000), "GET", nasty, 200, 1.25, "rid")
     record = json.loads(json_access_line(entry, 7, _UtcSeconds()))
     assert record["path"] == nasty
-    assert record["client"] == nasty
+    assert record["client"] == f"{nasty}:5000"
     assert record["time"] == "2026-01-01T00:00:00.500+00:00"
     assert record["duration_ms"] == 1.25
 

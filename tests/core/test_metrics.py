@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.core.metrics import UNMATCHED_ROUTE
+from app.core.metrics import LATENCY_BUCKETS, UNMATCHED_ROUTE, Metrics
+from app.core.version import BuildInfo
 from app.main import create_app
 from tests.assertions import assert_problem
 from tests.conftest import SettingsFactory
@@ -147,3 +150,93 @@ async def test_metrics_can_be_switched_off(make_settings: SettingsFactory) -> No
             response = await client.get("/metrics")
     assert_problem(response, 404, "not_found")
     assert not hasattr(application.state, "metrics")
+
+
+# --- Batched writes: tallied per request, written once per turn of the loop ---------------
+
+
+def build_info() -> BuildInfo:
+    return BuildInfo(
+        service="svc",
+        version="v1.2601.01-dev-abc1234",
+        git_branch="main",
+        git_revision="abc1234" * 5,
+        git_short_revision="abc1234",
+        build_date="2026-01-01T00:00:00+00:00",
+    )
+
+
+def exposition(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    }
+
+
+# On every bucket bound, between bounds, below the first and beyond the last (+Inf).
+DURATIONS = [0.0, 0.001, *LATENCY_BUCKETS, 0.007, 0.3, 0.3, 31.0, 120.0]
+
+
+def test_batched_histogram_and_counter_equal_one_observation_at_a_time() -> None:
+    batched = Metrics(build_info())
+    for seconds in DURATIONS:
+        batched.request_started("GET").finish({"route": None}, 200, seconds)
+    batched.flush()
+    for seconds in DURATIONS[:3]:  # a second batch adds to the first
+        batched.request_started("GET").finish({"route": None}, 200, seconds)
+    batched.flush()
+
+    reference = CollectorRegistry()
+    labels = ("method", "route", "status")
+    counter = Counter("http_requests", "", labels, registry=reference)
+    histogram = Histogram(
+        "http_request_duration_seconds", "", labels, buckets=LATENCY_BUCKETS, registry=reference
+    )
+    Gauge("http_requests_in_progress", "", ("method",), registry=reference).labels("GET").set(0)
+    for seconds in [*DURATIONS, *DURATIONS[:3]]:
+        counter.labels("GET", UNMATCHED_ROUTE, "200").inc()
+        histogram.labels("GET", UNMATCHED_ROUTE, "200").observe(seconds)
+
+    got = exposition(batched.registry)
+    expected = exposition(reference)
+    assert {k: v for k, v in got.items() if not k[0].startswith("service_build")} == pytest.approx(
+        expected
+    )
+
+
+async def test_answers_are_written_on_the_next_turn_of_the_loop_without_a_scrape() -> None:
+    metrics = Metrics(build_info())
+    in_flight = metrics.request_started("POST")
+    await asyncio.sleep(0)
+    assert exposition(metrics.registry)[("http_requests_in_progress", (("method", "POST"),))] == 1
+
+    in_flight.finish({"route": None}, 201, 0.02)
+    key = (("method", "POST"), ("route", UNMATCHED_ROUTE), ("status", "201"))
+    assert ("http_requests_total", key) not in exposition(metrics.registry)  # tallied only
+    await asyncio.sleep(0)
+    written = exposition(metrics.registry)
+    assert written[("http_requests_total", key)] == 1
+    bucket = tuple(sorted((*key, ("le", "0.025"))))
+    assert written[("http_request_duration_seconds_bucket", bucket)] == 1
+    assert written[("http_requests_in_progress", (("method", "POST"),))] == 0
+
+
+def test_without_a_running_loop_answers_are_written_at_once() -> None:
+    metrics = Metrics(build_info())
+    metrics.request_started("DELETE").finish({"route": None}, 204, 0.001)
+    key = (("method", "DELETE"), ("route", UNMATCHED_ROUTE), ("status", "204"))
+    assert exposition(metrics.registry)[("http_requests_total", key)] == 1
+
+
+async def test_the_lifespan_writes_what_is_pending_on_shutdown(
+    make_settings: SettingsFactory,
+) -> None:
+    application = build(make_settings)
+    async with LifespanManager(application):
+        metrics: Metrics = application.state.metrics
+        metrics.request_started("GET").finish({"route": None}, 200, 0.01)
+        # Shut down before the loop turns: the count must not be lost.
+    key = (("method", "GET"), ("route", UNMATCHED_ROUTE), ("status", "200"))
+    assert exposition(metrics.registry)[("http_requests_total", key)] == 1
