@@ -27,6 +27,23 @@ async def _admin(server_url: str, statement: str) -> None:
         await connection.close()
 
 
+async def _free_connection_slots(server_url: str) -> int:
+    url = make_url(server_url).set(drivername="postgresql", database="postgres")
+    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+    try:
+        limit = int(await connection.fetchval("SHOW max_connections"))
+        reserved = int(await connection.fetchval("SHOW superuser_reserved_connections"))
+        used = int(await connection.fetchval("SELECT count(*) FROM pg_stat_activity"))
+    finally:
+        await connection.close()
+    return limit - reserved - used
+
+
+def free_connection_slots(server_url: str) -> int:
+    """How many more client connections the PostgreSQL server takes now."""
+    return asyncio.run(_free_connection_slots(server_url))
+
+
 @contextmanager
 def throwaway_database(server_url: str) -> Iterator[str]:
     """Yield the URL of a new, migrated database; it is dropped afterwards, whatever happens."""

@@ -19,13 +19,14 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench import report
-from bench.database import DEFAULT_SERVER, throwaway_database
+from bench.database import DEFAULT_SERVER, free_connection_slots, throwaway_database
 from bench.load import LoadResult, ensure_wrk, run_wrk
 from bench.runtime import production_bin
 from bench.scenarios import (
     APP,
     APP_LOG_SAVE,
     APP_VARIANT,
+    BARE_ROUTE,
     ROLE_ENV,
     ROLE_TARGETS,
     Fixture,
@@ -34,9 +35,11 @@ from bench.scenarios import (
     variant_groups,
 )
 from bench.seed import seed
-from bench.servers import ROOT, Server, ServerSpec
+from bench.servers import GUNICORN_WORKERS, ROOT, Server, ServerSpec
 
 KINDS = ("gunicorn", "uvicorn")
+MAX_CONNECTIONS = 16  # the most any scenario opens (bench/scenarios.py)
+SLOTS_KEPT_FREE = 4  # for the harness's own connections and anyone else's
 Key = tuple[str, str]
 SMOKE_ROLES_EVERY_KIND = (APP, APP_LOG_SAVE)
 FIRST_PORT = int(os.environ.get("BENCH_PORT", "18400"))
@@ -81,6 +84,22 @@ def base_env(database_url: str, logs: Path) -> dict[str, str]:
         "MAX_REQUESTS": "0",
         "ACCESS_TOKEN_EXPIRE_MINUTES": "600",
     }
+
+
+def fit_pools(servers: dict[Key, Server], free_slots: int) -> None:
+    """The same pool for every server of a kind, as large as the load can use (one
+    connection per wrk connection) and small enough that all of them fit in PostgreSQL
+    together: every pool keeps the connections it opened, and the service's default of 20
+    per worker times all the benchmark's workers would pass the default limit of 100."""
+    processes = sum(
+        GUNICORN_WORKERS if server.spec.kind == "gunicorn" else 1
+        for server in servers.values()
+        if server.spec.target != ROLE_TARGETS[BARE_ROUTE]
+    )
+    size = max(1, min(MAX_CONNECTIONS, (free_slots - SLOTS_KEPT_FREE) // max(processes, 1)))
+    for server in servers.values():
+        server.env.update({"DB_POOL_SIZE": str(size), "DB_MAX_OVERFLOW": "0"})
+    print(f"database pool per worker: {size} ({processes} processes, {free_slots} free slots)")
 
 
 def measure(
@@ -153,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 variant=variant,
                 bin_dir=bin_dir,
             )
+            fit_pools(servers, free_connection_slots(args.database))
             try:
                 startup |= start_all(
                     servers, repeats=STARTUP_REPEATS, parallel=args.smoke or bool(args.profile)

@@ -101,16 +101,18 @@ class Metrics:
         gunicorn the app is created in the master, and only workers' values are scraped)."""
         self.build_info.labels(**self._build_labels).set(1)
 
-    def request_started(self, method: str) -> InFlight:
-        """Count a request in progress until its `InFlight.finish`."""
+    def request_started(self, method: str) -> str:
+        """Count a request in progress until `answered` is called with the label returned
+        (its method, or OTHER for an unusual one)."""
         method = method if method in KNOWN_METHODS else OTHER_METHOD
         self._active[method] = self._active.get(method, 0) + 1
         if not self._flush_scheduled:
             self._schedule_flush()
-        return InFlight(self, method)
+        return method
 
     def answered(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count one answered request (written by the next `flush`)."""
+        """Count one answered request, once, for every `request_started` (the request-context
+        middleware calls both for every HTTP request); written by the next `flush`."""
         self._active[method] -= 1
         self._answered.append((method, route, status, seconds))
         if not self._flush_scheduled:
@@ -197,20 +199,6 @@ class _Series:
                 self._bucket_counts[index] = 0
         self._count = 0
         self._sum = 0.0
-
-
-class InFlight:
-    """A request being counted: `finish` records its answer (called once, by
-    `app.core.middleware.RequestContextMiddleware`, for every HTTP request)."""
-
-    __slots__ = ("_method", "_metrics")
-
-    def __init__(self, metrics: Metrics, method: str) -> None:
-        self._metrics = metrics
-        self._method = method
-
-    def finish(self, scope: Scope, status: int, seconds: float) -> None:
-        self._metrics.answered(self._method, route_template(scope), status, seconds)
 
 
 router = APIRouter(tags=["service"])

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.accesslog import log_access
 from app.core.context import request_id_var
 from app.core.errors import problem_response
+from app.core.metrics import route_template
 
 if TYPE_CHECKING:
     from app.core.metrics import Metrics
@@ -82,10 +83,10 @@ class RequestContextMiddleware:
         own_headers = [(REQUEST_ID_HEADER, request_id.encode("ascii"))]
         add_security_headers = self.security.for_request(scope["path"], authenticated)
         metrics = self.metrics
-        in_flight = metrics.request_started(scope["method"]) if metrics is not None else None
+        method = metrics.request_started(scope["method"]) if metrics is not None else ""
 
         async def send_with_context(message: Message) -> None:
-            nonlocal status, in_flight
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 elapsed_ms = (perf_counter() - started) * 1000
@@ -94,11 +95,6 @@ class RequestContextMiddleware:
                 headers.append((b"server-timing", f"app;dur={elapsed_ms:.1f}".encode()))
                 add_security_headers(headers)
                 message["headers"] = headers
-            elif in_flight is not None and not message.get("more_body", False):
-                # Tallied before the last byte leaves, written on the loop's next turn:
-                # a scrape that follows the answer includes it.
-                in_flight.finish(scope, status, perf_counter() - started)
-                in_flight = None
             await send(message)
 
         try:
@@ -108,10 +104,14 @@ class RequestContextMiddleware:
                 raise
             # The last-resort handler already answered and logged it; don't log it twice.
         finally:
-            if in_flight is not None:
-                in_flight.finish(scope, status or 500, perf_counter() - started)
+            # Right after the last send, before anything else runs on this loop: a request
+            # that follows the answer (a scrape, say) finds it counted.
+            seconds = perf_counter() - started
+            answered = status or 500
+            if metrics is not None:
+                metrics.answered(method, route_template(scope), answered, seconds)
             if self.access_log:
-                log_access(scope, status or 500, (perf_counter() - started) * 1000, request_id)
+                log_access(scope, answered, seconds * 1000, request_id)
             request_id_var.reset(token)
 
 

@@ -2,7 +2,8 @@
 
 What any FastAPI service pays to read a row; the authenticated item read is compared with it.
 It maps the service's `items` table itself (the same row, the same columns, the same JSON
-shape) and uses the same pool size per worker as the service's defaults.
+shape) and the same pool per worker as the service (its defaults, or the benchmark's
+`DB_POOL_SIZE` and `DB_MAX_OVERFLOW`).
 """
 
 from __future__ import annotations
@@ -50,7 +51,11 @@ class ItemRead(BaseModel):
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    engine = create_async_engine(os.environ["DATABASE_URL"], pool_size=20, max_overflow=0)
+    engine = create_async_engine(
+        os.environ["DATABASE_URL"],
+        pool_size=int(os.environ.get("DB_POOL_SIZE", "20")),
+        max_overflow=int(os.environ.get("DB_MAX_OVERFLOW", "0")),
+    )
     app.state.sessions = async_sessionmaker(engine, expire_on_commit=False)
     yield
     await engine.dispose()

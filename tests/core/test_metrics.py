@@ -182,10 +182,10 @@ DURATIONS = [0.0, 0.001, *LATENCY_BUCKETS, 0.007, 0.3, 0.3, 31.0, 120.0]
 def test_batched_histogram_and_counter_equal_one_observation_at_a_time() -> None:
     batched = Metrics(build_info())
     for seconds in DURATIONS:
-        batched.request_started("GET").finish({"route": None}, 200, seconds)
+        batched.answered(batched.request_started("GET"), UNMATCHED_ROUTE, 200, seconds)
     batched.flush()
     for seconds in DURATIONS[:3]:  # a second batch adds to the first
-        batched.request_started("GET").finish({"route": None}, 200, seconds)
+        batched.answered(batched.request_started("GET"), UNMATCHED_ROUTE, 200, seconds)
     batched.flush()
 
     reference = CollectorRegistry()
@@ -208,11 +208,11 @@ def test_batched_histogram_and_counter_equal_one_observation_at_a_time() -> None
 
 async def test_answers_are_written_on_the_next_turn_of_the_loop_without_a_scrape() -> None:
     metrics = Metrics(build_info())
-    in_flight = metrics.request_started("POST")
+    method = metrics.request_started("POST")
     await asyncio.sleep(0)
     assert exposition(metrics.registry)[("http_requests_in_progress", (("method", "POST"),))] == 1
 
-    in_flight.finish({"route": None}, 201, 0.02)
+    metrics.answered(method, UNMATCHED_ROUTE, 201, 0.02)
     key = (("method", "POST"), ("route", UNMATCHED_ROUTE), ("status", "201"))
     assert ("http_requests_total", key) not in exposition(metrics.registry)  # tallied only
     await asyncio.sleep(0)
@@ -225,7 +225,7 @@ async def test_answers_are_written_on_the_next_turn_of_the_loop_without_a_scrape
 
 def test_without_a_running_loop_answers_are_written_at_once() -> None:
     metrics = Metrics(build_info())
-    metrics.request_started("DELETE").finish({"route": None}, 204, 0.001)
+    metrics.answered(metrics.request_started("DELETE"), UNMATCHED_ROUTE, 204, 0.001)
     key = (("method", "DELETE"), ("route", UNMATCHED_ROUTE), ("status", "204"))
     assert exposition(metrics.registry)[("http_requests_total", key)] == 1
 
@@ -236,7 +236,7 @@ async def test_the_lifespan_writes_what_is_pending_on_shutdown(
     application = build(make_settings)
     async with LifespanManager(application):
         metrics: Metrics = application.state.metrics
-        metrics.request_started("GET").finish({"route": None}, 200, 0.01)
+        metrics.answered(metrics.request_started("GET"), UNMATCHED_ROUTE, 200, 0.01)
         # Shut down before the loop turns: the count must not be lost.
     key = (("method", "GET"), ("route", UNMATCHED_ROUTE), ("status", "200"))
     assert exposition(metrics.registry)[("http_requests_total", key)] == 1
