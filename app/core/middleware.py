@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from time import perf_counter
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,10 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.accesslog import log_access
 from app.core.context import request_id_var
 from app.core.errors import problem_response
-from app.core.metrics import route_template
-
-if TYPE_CHECKING:
-    from app.core.metrics import Metrics
+from app.core.metrics import Metrics, route_template
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
