@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bench.scenarios import (
     APP,
+    HEALTH_BARE_DEFAULTS,
     HEALTH_FULL,
     LOG_OFF,
     LOG_ON,
@@ -178,6 +179,15 @@ def target_rows(run: Run) -> list[str]:
         shown = ", ".join(f"{k} {v:.2f}x" for k, v in values.items())
         rows.append(
             f"| {label} | {shown} | {mark(all(v <= scenario.target for v in values.values()))} |"
+        )
+    if any((k, HEALTH_BARE_DEFAULTS) in run.results for k in run.kinds):
+        values = {
+            k: paired(run.results, k, HEALTH_FULL, HEALTH_BARE_DEFAULTS, "cpu_us")
+            for k in run.kinds
+        }
+        shown = ", ".join(f"{k} {v:.2f}x" for k, v in values.items())
+        rows.append(
+            f"| (reference) full stack vs the bare route with FastAPI's defaults | {shown} | — |"
         )
     rss = {k: max([r for r, _ in run.idle.get((k, APP), [])] or [0.0]) for k in run.kinds}
     shown = ", ".join(f"{k} {v:.1f} MiB" for k, v in rss.items())

@@ -26,7 +26,7 @@ from bench.scenarios import (
     APP,
     APP_LOG_SAVE,
     APP_VARIANT,
-    BARE_ROUTE,
+    NO_DATABASE_ROLES,
     ROLE_ENV,
     ROLE_TARGETS,
     Fixture,
@@ -92,9 +92,9 @@ def fit_pools(servers: dict[Key, Server], free_slots: int) -> None:
     together: every pool keeps the connections it opened, and the service's default of 20
     per worker times all the benchmark's workers would pass the default limit of 100."""
     processes = sum(
-        GUNICORN_WORKERS if server.spec.kind == "gunicorn" else 1
-        for server in servers.values()
-        if server.spec.target != ROLE_TARGETS[BARE_ROUTE]
+        GUNICORN_WORKERS if kind == "gunicorn" else 1
+        for (kind, role) in servers
+        if role not in NO_DATABASE_ROLES
     )
     size = max(1, min(MAX_CONNECTIONS, (free_slots - SLOTS_KEPT_FREE) // max(processes, 1)))
     for server in servers.values():

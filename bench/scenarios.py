@@ -17,6 +17,7 @@ APP = "app"
 APP_LOG_SAVE = "app-jsonlog-save"
 APP_LOG_OFF = "app-logging-off"
 BARE_ROUTE = "bare-route"
+BARE_ROUTE_DEFAULTS = "bare-route-fastapi-defaults"
 BARE_DB = "bare-sqlalchemy"
 
 # The service's environment variables per server role (on top of the run's base environment).
@@ -25,6 +26,7 @@ ROLE_TARGETS = {
     APP_LOG_SAVE: "app.main:app",
     APP_LOG_OFF: "app.main:app",
     BARE_ROUTE: "bench.baselines.bare_route:app",
+    BARE_ROUTE_DEFAULTS: "bench.baselines.bare_route:default_app",
     BARE_DB: "bench.baselines.bare_db:app",
 }
 ROLE_ENV = {
@@ -32,8 +34,11 @@ ROLE_ENV = {
     APP_LOG_SAVE: {"JSON_LOG": "true", "SAVE": "true", "ACCESS_LOG": "true", "LEVEL": "INFO"},
     APP_LOG_OFF: {"ACCESS_LOG": "false", "LEVEL": "WARNING"},
     BARE_ROUTE: {},
+    BARE_ROUTE_DEFAULTS: {},
     BARE_DB: {},
 }
+# Roles whose app opens no database connection (left out when pools are sized to fit).
+NO_DATABASE_ROLES = frozenset({BARE_ROUTE, BARE_ROUTE_DEFAULTS})
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class Fixture:
 
 HEALTH_FULL = "GET /health/live (full stack)"
 HEALTH_BARE = "GET /health/live (bare route)"
+HEALTH_BARE_DEFAULTS = "GET /health/live (bare route, FastAPI defaults)"
 READ_AUTH = "GET item by id (authenticated)"
 READ_BARE = "GET item by id (bare SQLAlchemy)"
 LOG_ON = "GET /health/live (JSON access log + SAVE)"
@@ -91,6 +97,13 @@ def groups(fixture: Fixture) -> list[list[Scenario]]:
         [
             Scenario(HEALTH_FULL, APP, Request("/health/live"), baseline=HEALTH_BARE, target=1.3),
             Scenario(HEALTH_BARE, BARE_ROUTE, Request("/health/live")),
+            # FastAPI's default OpenTelemetry probe, which the service and `BARE_ROUTE` skip.
+            Scenario(
+                HEALTH_BARE_DEFAULTS,
+                BARE_ROUTE_DEFAULTS,
+                Request("/health/live"),
+                baseline=HEALTH_BARE,
+            ),
         ],
         [
             Scenario(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from functools import partial
 from time import perf_counter
 
 from starlette.requests import Request
@@ -18,13 +17,14 @@ from app.core.errors import problem_response
 from app.core.metrics import Metrics, route_template
 
 REQUEST_ID_HEADER = b"x-request-id"
+SERVER_TIMING_HEADER = b"server-timing"
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 def new_request_id() -> str:
     """32 hex digits. A correlation id, not a secret: the process's PRNG (reseeded in every
     forked worker) makes it without the system call `os.urandom` costs per request."""
-    return f"{random.getrandbits(128):032x}"
+    return random.randbytes(16).hex()  # noqa: S311 (a correlation id, not a secret)
 
 
 def read_request_headers(scope: Scope) -> tuple[str | None, bool]:
@@ -76,22 +76,27 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = perf_counter()
         status = 0
-        own_headers = [(REQUEST_ID_HEADER, request_id.encode("ascii"))]
-        add_security_headers = self.security.for_request(scope["path"], authenticated)
+        security_headers = self.security.for_path(scope["path"])
         metrics = self.metrics
         method = metrics.request_started(scope["method"]) if metrics is not None else ""
 
-        async def send_with_context(message: Message) -> None:
+        def send_with_context(message: Message) -> Awaitable[None]:
+            # A plain function handing back `send`'s awaitable: no coroutine of its own for
+            # each of a response's messages.
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                elapsed_ms = (perf_counter() - started) * 1000
-                headers = list(message.get("headers", ()))
-                headers.extend(own_headers)
-                headers.append((b"server-timing", f"app;dur={elapsed_ms:.1f}".encode()))
-                add_security_headers(headers)
+                app_headers = message.get("headers", ())
+                headers = [
+                    *app_headers,
+                    (REQUEST_ID_HEADER, request_id.encode("ascii")),
+                    (SERVER_TIMING_HEADER, b"app;dur=%.1f" % ((perf_counter() - started) * 1000)),
+                    *security_headers,
+                ]
+                if authenticated and not any(name == _CACHE_CONTROL for name, _ in app_headers):
+                    headers.append(_NO_STORE)
                 message["headers"] = headers
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_with_context)
@@ -136,8 +141,8 @@ def _is_docs_path(path: str) -> bool:
 
 class SecurityHeaders:
     """Headers that make browsers and caches handle our responses safely, on every response
-    (`RequestContextMiddleware` adds them). Responses to requests that carry credentials get
-    `Cache-Control: no-store` unless the route chose its own caching.
+    (`RequestContextMiddleware` adds them, and gives responses to requests that carry
+    credentials `Cache-Control: no-store` unless the route chose its own caching).
     """
 
     def __init__(self, *, hsts_seconds: int = 0) -> None:
@@ -153,30 +158,11 @@ class SecurityHeaders:
         self.api_headers = (*common, (b"content-security-policy", API_CSP.encode()))
         self.docs_headers = (*common, (b"content-security-policy", DOCS_CSP.encode()))
 
-        self._adders = {
-            (docs, authenticated): partial(
-                _add_with_no_store if authenticated else _add,
-                self.docs_headers if docs else self.api_headers,
-            )
-            for docs in (False, True)
-            for authenticated in (False, True)
-        }
-
-    def for_request(self, path: str, authenticated: bool) -> Callable[[list[Header]], None]:
-        """What adds the security headers to the response to a request for `path` (that
-        carries credentials, or not)."""
-        docs = path.startswith(DOCS_PATHS) and _is_docs_path(path)
-        return self._adders[docs, authenticated]
-
-
-def _add(extra: tuple[Header, ...], headers: list[Header]) -> None:
-    headers.extend(extra)
-
-
-def _add_with_no_store(extra: tuple[Header, ...], headers: list[Header]) -> None:
-    if not any(name == _CACHE_CONTROL for name, _ in headers):
-        headers.append(_NO_STORE)
-    headers.extend(extra)
+    def for_path(self, path: str) -> tuple[Header, ...]:
+        """The security headers of the response to a request for `path`."""
+        if path.startswith(DOCS_PATHS) and _is_docs_path(path):
+            return self.docs_headers
+        return self.api_headers
 
 
 @dataclass(frozen=True)
@@ -272,19 +258,18 @@ class RequestLimitsMiddleware:
             f"the request body exceeds {self.max_body} bytes",
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function handing back the awaitable of whatever answers: a request that
+        # passes costs a call, not a coroutine of this layer's own.
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         checked = self._check_headers(scope)
         if isinstance(checked, Refusal):
-            await checked.send(scope, send)
-            return
+            return checked.send(scope, send)
         if checked:
             # The server delivers no more than the declared length (or no body at all).
-            await self.app(scope, receive, send)
-            return
-        await self._call_counting(scope, receive, send)
+            return self.app(scope, receive, send)
+        return self._call_counting(scope, receive, send)
 
     async def _call_counting(self, scope: Scope, receive: Receive, send: Send) -> None:
         received = 0
@@ -336,12 +321,12 @@ class TrustedHostMiddleware:
         self.app = app
         self.allowed = tuple(host.lower() for host in allowed_hosts)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function, like `RequestLimitsMiddleware.__call__`.
         if scope["type"] not in {"http", "websocket"} or scope["path"].startswith(
             PROBE_PATH_PREFIX
         ):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         host = ""
         for name, value in scope["headers"]:
             if name == b"host":
@@ -350,12 +335,10 @@ class TrustedHostMiddleware:
         # Drop the port; an IPv6 literal keeps its brackets: [::1]:8000 -> [::1]
         host = host[: host.find("]") + 1] if host.startswith("[") else host.split(":", 1)[0]
         if _host_matches(host, self.allowed):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        await send_problem(
+            return send({"type": "websocket.close", "code": 1008})
+        return send_problem(
             scope,
             send,
             status=400,

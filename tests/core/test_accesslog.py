@@ -15,7 +15,7 @@ from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from loguru import logger
 
-from app.core.accesslog import flush_access_log, json_access_line
+from app.core.accesslog import access_message, flush_access_log, json_access_line
 from app.core.logging import reset_logging, setup_logging, stop_line_writer
 from app.main import create_app
 from tests.conftest import SettingsFactory
@@ -105,6 +105,21 @@ def test_line_format_round_trips_any_text() -> None:
     assert record["client"] == f"{nasty}:5000"
     assert record["time"] == "2026-01-01T00:00:00.500+00:00"
     assert record["duration_ms"] == 1.25
+    # The JSON line's message is the text line's message (it is built inline for speed).
+    assert record["message"] == access_message(f"{nasty}:5000", "GET", nasty, 200, 1.25)
+
+
+@pytest.mark.parametrize(
+    ("duration_ms", "written"), [(0.0, 0.0), (0.004, 0.0), (0.126, 0.13), (1234.5, 1234.5)]
+)
+def test_duration_has_two_decimals(duration_ms: float, written: float) -> None:
+    from app.core.accesslog import _UtcSeconds
+
+    entry = (1_767_225_600.0, None, "GET", "/", 200, duration_ms, "rid")
+    record = json.loads(json_access_line(entry, 7, _UtcSeconds()))
+    assert record["duration_ms"] == written
+    assert record["client"] == "-"
+    assert record["message"] == access_message("-", "GET", "/", 200, duration_ms)
 
 
 async def test_no_access_lines_above_info(

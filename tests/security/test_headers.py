@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 from httpx import AsyncClient
+from starlette.types import Message, Receive, Scope, Send
 
+from app.core.middleware import RequestContextMiddleware
 from tests.assertions import assert_problem
 from tests.security.conftest import AppFactory
 
@@ -88,6 +90,39 @@ async def test_responses_to_credentialed_requests_are_not_stored(
 ) -> None:
     response = await client.get("/api/v1/version", headers=credentials)
     assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("credentials", "expected"),
+    [({"authorization": "Bearer abc"}, [b"max-age=60"]), ({}, [b"max-age=60"])],
+)
+async def test_a_route_that_chose_its_caching_keeps_it(
+    credentials: dict[str, str], expected: list[bytes]
+) -> None:
+    async def cached(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-length", b"2"), (b"cache-control", b"max-age=60")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/cached",
+        "headers": [(name.encode(), value.encode()) for name, value in credentials.items()],
+    }
+    await RequestContextMiddleware(cached, access_log=False)(scope, receive, send)
+    headers = sent[0]["headers"]
+    assert [value for name, value in headers if name == b"cache-control"] == expected
+    assert (b"x-content-type-options", b"nosniff") in headers
+    assert sent[1] == {"type": "http.response.body", "body": b"{}"}
 
 
 async def test_anonymous_responses_keep_their_own_caching(client: AsyncClient) -> None:
