@@ -1,0 +1,175 @@
+"""Instructions per `/health/live` request, counted by valgrind: a number that does not move
+with the machine's load, for changes too small for the timed benchmark to resolve.
+
+    python -m bench.instructions [--requests 2400]
+
+Each app runs in-process (no server, no sockets): 16 concurrent callers send ASGI requests
+straight to it on uvloop, the way a server's connections would. The count of a run with
+`--requests` more requests, minus that of a short run, divided by the difference, is what one
+request costs; start-up and shut-down cancel out. Counts include the timers' work (access
+lines, metrics), but under valgrind a request takes ~50x longer, so those batch fewer
+requests than they would at full speed. Needs `valgrind` (Debian package `valgrind`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CALLERS = 16
+SHORT_RUN = 800
+TARGETS = {
+    "bare route": "bench.baselines.bare_route:app",
+    "bare route, FastAPI defaults": "bench.baselines.bare_route:default_app",
+    "service (full stack)": "app.main:app",
+}
+# The benchmark's service settings (bench/run.py base_env); /health/live reads no database.
+SERVICE_ENV = {
+    "STATUS": "prod",
+    "DATABASE_URL": "sqlite+aiosqlite:///:memory:",
+    "ALLOW_SQLITE_IN_PROD": "true",
+    "SECRET_KEY": "bench-instructions-" + "k" * 48,
+    "FIRST_SUPERUSER_PASSWORD": "bench-instructions-password",
+    "JSON_LOG": "true",
+    "LEVEL": "INFO",
+    "ACCESS_LOG": "true",
+    "SAVE": "false",
+    "RATE_LIMIT_ENABLED": "false",
+    "PYTHONHASHSEED": "0",
+}
+_COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
+
+
+def _scope() -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "scheme": "http",
+        "method": "GET",
+        "root_path": "",
+        "path": "/health/live",
+        "raw_path": b"/health/live",
+        "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"wrk"), (b"accept", b"*/*")],
+        "state": {},
+    }
+
+
+async def _serve(app: Any, requests: int) -> None:
+    """Start the app's lifespan, send `requests` requests from CALLERS callers, check them."""
+    started = asyncio.Event()
+
+    async def lifespan_receive() -> dict[str, Any]:
+        if not started.is_set():
+            started.set()
+            return {"type": "lifespan.startup"}
+        await asyncio.Event().wait()  # never shut down: the process exits instead
+        return {}
+
+    async def lifespan_send(message: dict[str, Any]) -> None:
+        return None
+
+    lifespan = asyncio.ensure_future(
+        app(
+            {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+            lifespan_receive,
+            lifespan_send,
+        )
+    )
+    await asyncio.sleep(0.3)
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def caller(count: int) -> None:
+        for _ in range(count):
+            await app(_scope(), receive, send)
+            await asyncio.sleep(0)  # a server reads the next request on a later loop turn
+
+    await asyncio.gather(*(caller(requests // CALLERS) for _ in range(CALLERS)))
+    await asyncio.sleep(0.1)  # the access-line and metrics timers run
+    if set(statuses) != {200} or len(statuses) != requests // CALLERS * CALLERS:
+        raise SystemExit(f"unexpected answers: {sorted(set(statuses))}, {len(statuses)}")
+    lifespan.cancel()
+
+
+def child(target: str, requests: int) -> None:
+    import uvloop
+
+    os.environ.update(SERVICE_ENV)
+    sys.path.insert(0, str(ROOT))
+    module, _, name = target.partition(":")
+    app = getattr(importlib.import_module(module), name)
+    uvloop.run(_serve(app, requests))
+    os._exit(0)  # skip interpreter teardown: it is not part of a request
+
+
+def count(valgrind: str, target: str, requests: int) -> int:
+    completed = subprocess.run(
+        [
+            valgrind,
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            "-m",
+            "bench.instructions",
+            "--child",
+            target,
+            "--requests",
+            str(requests),
+        ],
+        cwd=ROOT,
+        env={**os.environ, **SERVICE_ENV},
+        stdout=subprocess.DEVNULL,  # the access lines
+        stderr=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    found = _COLLECTED.search(completed.stderr)
+    if found is None:
+        raise SystemExit(f"no instruction count from valgrind:\n{completed.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2400, help="requests counted per app")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.requests)
+        return
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+    per_request = {}
+    for label, target in TARGETS.items():
+        short = count(valgrind, target, SHORT_RUN)
+        long = count(valgrind, target, SHORT_RUN + args.requests)
+        per_request[label] = (long - short) / args.requests
+        print(f"{label}: {per_request[label]:,.0f} instructions per request", flush=True)
+    base = per_request["bare route"]
+    print("\n| app | instructions per request | vs bare route |\n|---|---:|---:|")
+    for label, value in per_request.items():
+        print(f"| {label} | {value:,.0f} | {value / base:.3f}x |")
+
+
+if __name__ == "__main__":
+    main()
