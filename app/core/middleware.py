@@ -86,14 +86,13 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                app_headers = message.get("headers", ())
                 headers = [
-                    *app_headers,
+                    *message.get("headers", ()),
                     (REQUEST_ID_HEADER, request_id.encode("ascii")),
                     (SERVER_TIMING_HEADER, b"app;dur=%.1f" % ((perf_counter() - started) * 1000)),
                     *security_headers,
                 ]
-                if authenticated and not any(name == _CACHE_CONTROL for name, _ in app_headers):
+                if authenticated and not any(name == _CACHE_CONTROL for name, _ in headers):
                     headers.append(_NO_STORE)
                 message["headers"] = headers
             return send(message)
