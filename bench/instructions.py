@@ -1,7 +1,7 @@
 """Instructions per `/health/live` request, counted by valgrind: a number that does not move
 with the machine's load, for changes too small for the timed benchmark to resolve.
 
-    python -m bench.instructions [--requests 2400]
+    python -m bench.instructions [--requests 2400] [--parts]
 
 Each app runs in-process (no server, no sockets): 16 concurrent callers send ASGI requests
 straight to it on uvloop, the way a server's connections would. The count of a run with
@@ -9,6 +9,10 @@ straight to it on uvloop, the way a server's connections would. The count of a r
 request costs; start-up and shut-down cancel out. Counts include the timers' work (access
 lines, metrics), but under valgrind a request takes ~50x longer, so those batch fewer
 requests than they would at full speed. Needs `valgrind` (Debian package `valgrind`).
+
+`--parts` also counts the service with one part of its stack switched off at a time (the
+access line, the metrics, the request limits, the security headers, all of our middleware):
+what a part costs is the full count minus that one.
 """
 
 from __future__ import annotations
@@ -45,6 +49,16 @@ SERVICE_ENV = {
     "SAVE": "false",
     "RATE_LIMIT_ENABLED": "false",
     "PYTHONHASHSEED": "0",
+}
+SERVICE = "service (full stack)"
+# Each part of the stack, and the settings that switch it off; the rest are switched off by
+# `_service_without` (no setting turns them off in the service).
+PARTS: dict[str, dict[str, str]] = {
+    "access line": {"ACCESS_LOG": "false"},
+    "metrics": {"METRICS_ENABLED": "false"},
+    "request limits": {},
+    "security headers": {},
+    "all of our middleware": {},
 }
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 
@@ -110,18 +124,38 @@ async def _serve(app: Any, requests: int) -> None:
     lifespan.cancel()
 
 
-def child(target: str, requests: int) -> None:
+def _service_without(part: str) -> Any:
+    """The service's app with one part of its stack switched off."""
+    os.environ.update(PARTS[part])
+    from fastapi import FastAPI
+
+    from app import main
+
+    if part == "request limits":
+        main.RequestLimitsMiddleware = lambda app, **_: app  # type: ignore[assignment,misc]
+    elif part == "security headers":
+        main.SecurityHeaders.for_path = lambda self, path: ()  # type: ignore[method-assign]
+    elif part == "all of our middleware":
+        main.ServiceApp.build_middleware_stack = FastAPI.build_middleware_stack  # type: ignore[method-assign]
+    main.get_settings.cache_clear()
+    return main.create_app()
+
+
+def child(target: str, requests: int, without: str = "") -> None:
     import uvloop
 
     os.environ.update(SERVICE_ENV)
     sys.path.insert(0, str(ROOT))
-    module, _, name = target.partition(":")
-    app = getattr(importlib.import_module(module), name)
+    if without:
+        app = _service_without(without)
+    else:
+        module, _, name = target.partition(":")
+        app = getattr(importlib.import_module(module), name)
     uvloop.run(_serve(app, requests))
     os._exit(0)  # skip interpreter teardown: it is not part of a request
 
 
-def count(valgrind: str, target: str, requests: int) -> int:
+def count(valgrind: str, target: str, requests: int, without: str = "") -> int:
     completed = subprocess.run(
         [
             valgrind,
@@ -134,6 +168,7 @@ def count(valgrind: str, target: str, requests: int) -> int:
             target,
             "--requests",
             str(requests),
+            *(["--without", without] if without else []),
         ],
         cwd=ROOT,
         env={**os.environ, **SERVICE_ENV},
@@ -151,24 +186,40 @@ def count(valgrind: str, target: str, requests: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2400, help="requests counted per app")
+    parser.add_argument(
+        "--parts", action="store_true", help="also count the service without each part"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--without", default="", choices=["", *PARTS], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.requests)
+        child(args.child, args.requests, args.without)
         return
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
-    per_request = {}
+
+    def per_request(target: str, without: str = "") -> float:
+        short = count(valgrind, target, SHORT_RUN, without)
+        long = count(valgrind, target, SHORT_RUN + args.requests, without)
+        return (long - short) / args.requests
+
+    counts = {}
     for label, target in TARGETS.items():
-        short = count(valgrind, target, SHORT_RUN)
-        long = count(valgrind, target, SHORT_RUN + args.requests)
-        per_request[label] = (long - short) / args.requests
-        print(f"{label}: {per_request[label]:,.0f} instructions per request", flush=True)
-    base = per_request["bare route"]
+        counts[label] = per_request(target)
+        print(f"{label}: {counts[label]:,.0f} instructions per request", flush=True)
+    base = counts["bare route"]
     print("\n| app | instructions per request | vs bare route |\n|---|---:|---:|")
-    for label, value in per_request.items():
+    for label, value in counts.items():
         print(f"| {label} | {value:,.0f} | {value / base:.3f}x |")
+    if not args.parts:
+        return
+    full = counts[SERVICE]
+    print(f"\nWhat each part costs: the service ({full:,.0f}) without it, the difference.")
+    print("\n| switched off | instructions per request | the part costs |\n|---|---:|---:|")
+    for part in PARTS:
+        without = per_request(TARGETS[SERVICE], part)
+        print(f"| {part} | {without:,.0f} | {full - without:,.0f} |", flush=True)
 
 
 if __name__ == "__main__":

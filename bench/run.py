@@ -8,6 +8,7 @@ python -m bench --rounds 7 --seconds 5 --out /tmp/bench.md
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import secrets
 import shutil
@@ -61,6 +62,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         metavar="KEY=VALUE",
         help="compare the service with these settings against it as it is (repeatable)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=0,
+        help="wrk connections for every scenario (default: each scenario's own, 16 or 4)",
     )
     parser.add_argument("--profile", default="", help="py-spy a worker under this scenario")
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs")
@@ -186,7 +193,10 @@ def main(argv: list[str] | None = None) -> int:
                         if args.variant
                         else groups(fixture)
                     )
-                    plan = [[s for s in group if args.only in s.name] for group in chosen]
+                    plan = [
+                        [with_connections(s, args.connections) for s in g if args.only in s.name]
+                        for g in chosen
+                    ]
                 if args.profile:
                     return run_profile(
                         args=args, wrk=wrk, servers=servers, fixture=fixture, kind=kind, logs=logs
@@ -213,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         print("ERRORS in: " + ", ".join(failures), file=sys.stderr)
         return 1
     return 0
+
+
+def with_connections(scenario: Scenario, connections: int) -> Scenario:
+    """The scenario with `connections` wrk connections (0: its own number)."""
+    return dataclasses.replace(scenario, connections=connections) if connections else scenario
 
 
 def make_servers(

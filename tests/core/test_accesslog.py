@@ -109,6 +109,16 @@ def test_line_format_round_trips_any_text() -> None:
     assert record["message"] == access_message(f"{nasty}:5000", "GET", nasty, 200, 1.25)
 
 
+def test_an_unusual_method_is_escaped_like_any_other_text() -> None:
+    from app.core.accesslog import _UtcSeconds
+
+    method = 'PURGE"\\'
+    entry = (1_767_225_600.0, ("10.0.0.1", 4000), method, "/", 405, 0.5, "rid")
+    record = json.loads(json_access_line(entry, 7, _UtcSeconds()))
+    assert record["method"] == method
+    assert record["message"] == access_message("10.0.0.1:4000", method, "/", 405, 0.5)
+
+
 @pytest.mark.parametrize(
     ("duration_ms", "written"), [(0.0, 0.0), (0.004, 0.0), (0.126, 0.13), (1234.5, 1234.5)]
 )
