@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,10 @@ TARGETS = {
     "bare route, FastAPI defaults": "bench.baselines.bare_route:default_app",
     "service (full stack)": "app.main:app",
 }
-# The benchmark's service settings (bench/run.py base_env); /health/live reads no database.
+# The benchmark's service settings (bench/run.py base_env); /health/live reads no database,
+# so a SQLite file stands in for PostgreSQL (`database_env`).
 SERVICE_ENV = {
     "STATUS": "prod",
-    "DATABASE_URL": "sqlite+aiosqlite:///:memory:",
     "ALLOW_SQLITE_IN_PROD": "true",
     "SECRET_KEY": "bench-instructions-" + "k" * 48,
     "FIRST_SUPERUSER_PASSWORD": "bench-instructions-password",
@@ -61,6 +62,11 @@ PARTS: dict[str, dict[str, str]] = {
     "all of our middleware": {},
 }
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
+
+
+def database_env(folder: Path) -> dict[str, str]:
+    """A SQLite database of its own for one run, in `folder`."""
+    return {"DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'bench.sqlite3'}"}
 
 
 def _scope() -> dict[str, Any]:
@@ -156,6 +162,11 @@ def child(target: str, requests: int, without: str = "") -> None:
 
 
 def count(valgrind: str, target: str, requests: int, without: str = "") -> int:
+    with tempfile.TemporaryDirectory(prefix="bench-instructions-") as folder:
+        return _count(valgrind, target, requests, without, database_env(Path(folder)))
+
+
+def _count(valgrind: str, target: str, requests: int, without: str, env: dict[str, str]) -> int:
     completed = subprocess.run(
         [
             valgrind,
@@ -171,7 +182,7 @@ def count(valgrind: str, target: str, requests: int, without: str = "") -> int:
             *(["--without", without] if without else []),
         ],
         cwd=ROOT,
-        env={**os.environ, **SERVICE_ENV},
+        env={**os.environ, **SERVICE_ENV, **env},
         stdout=subprocess.DEVNULL,  # the access lines
         stderr=subprocess.PIPE,
         text=True,

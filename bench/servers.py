@@ -28,8 +28,12 @@ class ServerSpec:
     target: str
     kind: str  # "gunicorn" | "uvicorn"
     env: dict[str, str] = field(default_factory=dict)
+    wrap: list[str] = field(default_factory=list)  # a command the server runs under (valgrind)
 
     def command(self, port: int, bin_dir: Path = BIN) -> list[str]:
+        return [*self.wrap, *self._server_command(port, bin_dir)]
+
+    def _server_command(self, port: int, bin_dir: Path) -> list[str]:
         if self.kind == "uvicorn":
             return [
                 str(bin_dir / "uvicorn"),
@@ -180,13 +184,13 @@ class Server:
         """(RSS, PSS) in MiB of each worker."""
         return [(procs.rss_mib(p), procs.pss_mib(p)) for p in self.workers()]
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
         if self.process is None:
             return
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

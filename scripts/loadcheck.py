@@ -48,8 +48,8 @@ X_TOKEN = "loadcheck-service-token-0123456789"  # noqa: S105
 PASSWORD = "loadcheck-password-123"  # noqa: S105
 USERS = 4
 # A SIGKILLed worker takes the access lines it had not written yet (those of answers it sent
-# in its last GATHER_SECONDS, 5 ms) and the counts of the answers it sent in its last turn of
-# the loop (app/core/metrics.py writes them on the next). Answers that arrived this long
+# in its last GATHER_SECONDS, 5 ms) and the counts of the answers it sent in its last
+# WRITE_EVERY_SECONDS (app/core/metrics.py, 5 ms). Answers that arrived this long
 # before the kill may be missing from the log and from /metrics; the margin covers a loaded
 # machine's scheduling delays.
 KILL_LOG_WINDOW = 0.25

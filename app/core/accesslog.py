@@ -78,20 +78,6 @@ def log_access(scope: Scope, status: int, duration_ms: float, request_id: str) -
     )
 
 
-class _UtcSeconds:
-    """`YYYY-MM-DDTHH:MM:SS` of a unix time, made once per second rather than once per line."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._text = ""
-
-    def __call__(self, second: int) -> str:
-        if second != self._second:
-            self._text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            self._second = second
-        return self._text
-
-
 # Methods as servers pass them: plain tokens, written into a line as they are. Anything
 # else is escaped like every other text from the request.
 _PLAIN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -102,6 +88,8 @@ _JSON_ACCESS_LINE = (
     '"kind": "access", "method": "%s", "path": "%s", "status": %d, "duration_ms": %.2f, '
     '"client": "%s"}'
 )
+# Escaped texts kept for reuse, at most this many of each kind (then forgotten and begun anew)
+TEXTS_REMEMBERED = 1024
 
 
 def _json_text(text: str) -> str:
@@ -109,7 +97,39 @@ def _json_text(text: str) -> str:
     return encode_basestring(text)[1:-1]
 
 
-def json_access_line(entry: AccessEntry, pid: int, seconds: _UtcSeconds) -> str:
+class LineTexts:
+    """What lines share, made once: the `YYYY-MM-DDTHH:MM:SS` of the current second, and
+    the escaped texts of the paths and client addresses seen lately (a keep-alive client
+    sends many requests from one address, and most requests are for a few paths)."""
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.second_text = ""
+        self.clients: dict[tuple[str, int], str] = {}
+        self.paths: dict[str, str] = {}
+
+    def set_second(self, second: int) -> None:
+        self.second_text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        self.second = second
+
+    def client(self, peer: tuple[str, int]) -> str:
+        text = self.clients.get(peer)
+        if text is None:
+            if len(self.clients) >= TEXTS_REMEMBERED:
+                self.clients.clear()
+            text = self.clients[peer] = _json_text(f"{peer[0]}:{peer[1]}")
+        return text
+
+    def path(self, path: str) -> str:
+        text = self.paths.get(path)
+        if text is None:
+            if len(self.paths) >= TEXTS_REMEMBERED:
+                self.paths.clear()
+            text = self.paths[path] = _json_text(path)
+        return text
+
+
+def json_access_line(entry: AccessEntry, pid: int, texts: LineTexts) -> str:
     """One access line in the JSON schema of every other line (see `json_line`).
 
     Built with as few steps as it takes: every line of a busy worker goes through here.
@@ -120,13 +140,15 @@ def json_access_line(entry: AccessEntry, pid: int, seconds: _UtcSeconds) -> str:
     `duration_ms` is written with two decimals.
     """
     when, peer, method, path, status, duration_ms, request_id = entry
-    client = _json_text(f"{peer[0]}:{peer[1]}") if peer else "-"
-    path = _json_text(path)
+    client = texts.client(peer) if peer else "-"
+    path = texts.path(path)
     if method not in _PLAIN_METHODS:
         method = _json_text(method)
     second = int(when)
+    if second != texts.second:
+        texts.set_second(second)
     return _JSON_ACCESS_LINE % (
-        seconds(second),
+        texts.second_text,
         (when - second) * 1000,
         client,
         method,
@@ -150,33 +172,35 @@ class _PendingLines:
     def __init__(self) -> None:
         self._entries: list[AccessEntry] = []
         self._timer: asyncio.TimerHandle | None = None
-        self._lock = threading.Lock()  # log_access runs on the loop; flush may run at exit
-        self._seconds = _UtcSeconds()
+        # The loop's timer, the lifespan and `atexit` may each flush, not always on one thread
+        self._lock = threading.Lock()
+        self._texts = LineTexts()
 
     def add(self, entry: AccessEntry) -> None:
-        with self._lock:
-            self._entries.append(entry)
-            if self._timer is not None:
-                return
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
-            if loop is not None:
-                self._timer = loop.call_later(GATHER_SECONDS, self.flush)
-                return
-        self.flush()  # no loop to wait on: write it now
+        """Queue one entry (on the serving loop, once per request: without a lock, which
+        would cost a tenth of the line). An entry appended while a flush runs lands in the
+        list it swaps out, which it writes, or in the new one, which finds no timer (the
+        flush drops it first) and starts one."""
+        self._entries.append(entry)
+        if self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()  # no loop to wait on: write it now
+            return
+        self._timer = loop.call_later(GATHER_SECONDS, self.flush)
 
     def flush(self) -> None:
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            timer, self._timer = self._timer, None
+            if timer is not None:
+                timer.cancel()
             entries, self._entries = self._entries, []
             if not entries:
                 return
             pid = os.getpid()
-            lines = "\n".join(json_access_line(entry, pid, self._seconds) for entry in entries)
+            lines = "\n".join(json_access_line(entry, pid, self._texts) for entry in entries)
         service_logging.log_formatted_lines(lines)
 
 

@@ -196,6 +196,9 @@ class Settings(BaseSettings):
             raise ValueError("use an async driver: postgresql+asyncpg://...")
         if value.startswith("sqlite://"):
             raise ValueError("use an async driver: sqlite+aiosqlite:///...")
+        if value.startswith("sqlite") and (":memory:" in value or "mode=memory" in value):
+            # Each pooled connection would open its own empty database, without the tables.
+            raise ValueError("an in-memory SQLite database is refused: use a file path")
         return value
 
     @model_validator(mode="after")

@@ -36,6 +36,9 @@ UNMATCHED_ROUTE = "__unmatched__"
 OTHER_METHOD = "OTHER"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# How long answers are tallied before they are written: under load one write holds many
+# answers, and a scrape answered by another worker sees them at most this much later.
+WRITE_EVERY_SECONDS = 0.005
 
 
 def is_multiprocess() -> bool:
@@ -54,11 +57,12 @@ def route_template(scope: Scope) -> str:
 class Metrics:
     """The service's metric families, registered in their own registry.
 
-    Requests are tallied in plain Python and written to the families once per turn of the
-    event loop (`flush`), not once per request: under gunicorn every write to a value is a
-    lock, a `getpid()` system call and an mmap write, five of them per request, which was
-    the largest single cost of the middleware (bench/RESULTS.md). A scrape writes what is
-    pending first, and the lifespan does on shutdown.
+    Requests are tallied in plain Python and written to the families at most every
+    `WRITE_EVERY_SECONDS` (`flush`), not once per request: under gunicorn every write to a
+    value is a lock, a `getpid()` system call and an mmap write, and one write of the tally
+    costs about as much as a request's whole access line (bench/RESULTS.md). A scrape
+    writes its own worker's pending tally first, so what it shows of another worker is at
+    most that much behind; the lifespan writes the rest on shutdown.
     """
 
     def __init__(self, build_info: BuildInfo, registry: CollectorRegistry | None = None) -> None:
@@ -93,7 +97,7 @@ class Metrics:
         self._gauges: dict[str, Any] = {}
         self._active: dict[str, int] = {}  # requests in progress now, by method
         self._published: dict[str, int] = {}  # what the gauge shows, by method
-        self._answered: list[tuple[str, str, int, float]] = []
+        self._touched: list[_Series] = []  # the series with answers not yet written
         self._flush_scheduled = False
 
     def mark_started(self) -> None:
@@ -114,7 +118,12 @@ class Metrics:
         """Count one answered request, once, for every `request_started` (the request-context
         middleware calls both for every HTTP request); written by the next `flush`."""
         self._active[method] -= 1
-        self._answered.append((method, route, status, seconds))
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = self._new_series(key)
+        if series.add(seconds):
+            self._touched.append(series)
         if not self._flush_scheduled:
             self._schedule_flush()
 
@@ -125,25 +134,18 @@ class Metrics:
             self.flush()  # no loop to wait for
             return
         self._flush_scheduled = True
-        loop.call_soon(self.flush)
+        loop.call_later(WRITE_EVERY_SECONDS, self.flush)
 
     def flush(self) -> None:
         """Write what was tallied since the last flush to the metric families.
 
-        Runs on the serving loop (its next turn after a request started or ended), from the
-        scrape before it renders, and in the lifespan on shutdown.
+        Runs on the serving loop (`WRITE_EVERY_SECONDS` after a request started or ended
+        with nothing pending), from the scrape before it renders, and in the lifespan on
+        shutdown.
         """
         self._flush_scheduled = False
-        answered, self._answered = self._answered, []
-        touched: dict[tuple[str, str, int], _Series] = {}
-        for method, route, status, seconds in answered:
-            key = (method, route, status)
-            series = self._series.get(key)
-            if series is None:
-                series = self._series[key] = self._new_series(key)
-            series.add(seconds)
-            touched[key] = series
-        for series in touched.values():
+        touched, self._touched = self._touched, []
+        for series in touched:
             series.write()
         for method, active in self._active.items():
             if self._published.get(method) != active:
@@ -185,10 +187,12 @@ class _Series:
         self._buckets: list[Any] = histogram._buckets
         self._sum_value: Any = histogram._sum
 
-    def add(self, seconds: float) -> None:
+    def add(self, seconds: float) -> bool:
+        """Tally one answer; True when it is the first since the last write."""
         self._count += 1
         self._sum += seconds
         self._bucket_counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        return self._count == 1
 
     def write(self) -> None:
         self._counter.inc(self._count)

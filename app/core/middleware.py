@@ -27,20 +27,43 @@ def new_request_id() -> str:
     return random.randbytes(16).hex()  # noqa: S311 (a correlation id, not a secret)
 
 
-def read_request_headers(scope: Scope) -> tuple[str | None, bool]:
-    """In one pass over the headers: the caller's `X-Request-ID` when it is short and plain
-    (else None: we make our own), and whether the request carries credentials."""
+# What one pass over a request's headers found: the caller's `X-Request-ID` when it is
+# short and plain (else None: we make our own), whether the request carries credentials, the
+# header block's size, the `Content-Length` value if any, and whether `Transfer-Encoding` was
+# sent. The outer layer reads it and leaves it in the scope under this key for the request
+# limits, so the headers are walked once per request, not once per layer.
+REQUEST_HEADERS_KEY = "app.request_headers"
+RequestHeaders = tuple[str | None, bool, int, bytes | None, bool]
+
+
+def read_request_headers(scope: Scope) -> RequestHeaders:
+    """The request's header facts (see `RequestHeaders`), read in one pass."""
     inbound: bytes | None = None
     authenticated = False
+    size = 0
+    declared: bytes | None = None
+    chunked = False
     for name, value in scope["headers"]:
+        size += len(name) + len(value)
         if name == REQUEST_ID_HEADER:
             if inbound is None:
                 inbound = value
         elif name in _AUTH_HEADERS:
             authenticated = True
-    if inbound is None or not _SANE_REQUEST_ID.match(inbound):
-        return None, authenticated
-    return inbound.decode("ascii"), authenticated
+        elif name == b"content-length":
+            declared = value
+        elif name == b"transfer-encoding":
+            chunked = True
+    request_id = (
+        inbound.decode("ascii") if inbound is not None and _SANE_REQUEST_ID.match(inbound) else None
+    )
+    return request_id, authenticated, size, declared, chunked
+
+
+def request_headers(scope: Scope) -> RequestHeaders:
+    """The facts the outer layer left in the scope, or read now when it did not run."""
+    facts: RequestHeaders | None = scope.get(REQUEST_HEADERS_KEY)
+    return facts if facts is not None else read_request_headers(scope)
 
 
 class RequestContextMiddleware:
@@ -70,7 +93,8 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        inbound, authenticated = read_request_headers(scope)
+        headers = scope[REQUEST_HEADERS_KEY] = read_request_headers(scope)
+        inbound, authenticated = headers[0], headers[1]
         request_id = inbound or new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
@@ -149,13 +173,19 @@ class SecurityHeaders:
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
             (b"referrer-policy", b"no-referrer"),
-            (b"cross-origin-opener-policy", b"same-origin"),
         ]
         if hsts_seconds > 0:
             hsts = f"max-age={hsts_seconds}; includeSubDomains".encode()
             common.append((b"strict-transport-security", hsts))
         self.api_headers = (*common, (b"content-security-policy", API_CSP.encode()))
-        self.docs_headers = (*common, (b"content-security-policy", DOCS_CSP.encode()))
+        # Cross-Origin-Opener-Policy acts only on a document in a browsing context: the docs
+        # pages are this service's only documents. On a JSON answer it would do nothing and
+        # cost the server a header's checks per response.
+        self.docs_headers = (
+            *common,
+            (b"content-security-policy", DOCS_CSP.encode()),
+            (b"cross-origin-opener-policy", b"same-origin"),
+        )
 
     def for_path(self, path: str) -> tuple[Header, ...]:
         """The security headers of the response to a request for `path`."""
@@ -225,15 +255,7 @@ class RequestLimitsMiddleware:
         """A refusal for a header block we won't take, else whether the body needs no counting:
         a fine length is declared, or there is no body (HTTP/1.1: neither a length nor
         `Transfer-Encoding`)."""
-        size = 0
-        declared: bytes | None = None
-        chunked = False
-        for name, value in scope["headers"]:
-            size += len(name) + len(value)
-            if name == b"content-length":
-                declared = value
-            elif name == b"transfer-encoding":
-                chunked = True
+        _, _, size, declared, chunked = request_headers(scope)
         if size > self.max_headers:
             return Refusal(
                 431,

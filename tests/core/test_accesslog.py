@@ -15,7 +15,13 @@ from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from loguru import logger
 
-from app.core.accesslog import access_message, flush_access_log, json_access_line
+from app.core.accesslog import (
+    TEXTS_REMEMBERED,
+    LineTexts,
+    access_message,
+    flush_access_log,
+    json_access_line,
+)
 from app.core.logging import reset_logging, setup_logging, stop_line_writer
 from app.main import create_app
 from tests.conftest import SettingsFactory
@@ -96,11 +102,9 @@ async def test_odd_paths_still_make_valid_json(
 
 
 def test_line_format_round_trips_any_text() -> None:
-    from app.core.accesslog import _UtcSeconds
-
     nasty = '"\\\n\r\t\x00\x1f\u2028 é 日本 \U0001f600 {x}'
     entry = (1_767_225_600.5, (nasty, 5000), "GET", nasty, 200, 1.25, "rid")
-    record = json.loads(json_access_line(entry, 7, _UtcSeconds()))
+    record = json.loads(json_access_line(entry, 7, LineTexts()))
     assert record["path"] == nasty
     assert record["client"] == f"{nasty}:5000"
     assert record["time"] == "2026-01-01T00:00:00.500+00:00"
@@ -110,23 +114,47 @@ def test_line_format_round_trips_any_text() -> None:
 
 
 def test_an_unusual_method_is_escaped_like_any_other_text() -> None:
-    from app.core.accesslog import _UtcSeconds
-
     method = 'PURGE"\\'
     entry = (1_767_225_600.0, ("10.0.0.1", 4000), method, "/", 405, 0.5, "rid")
-    record = json.loads(json_access_line(entry, 7, _UtcSeconds()))
+    record = json.loads(json_access_line(entry, 7, LineTexts()))
     assert record["method"] == method
     assert record["message"] == access_message("10.0.0.1:4000", method, "/", 405, 0.5)
+
+
+def test_lines_that_share_texts_keep_their_own_time_path_and_client() -> None:
+    texts = LineTexts()
+    first = (1_767_225_599.75, ("10.0.0.1", 4000), "GET", "/a", 200, 0.5, "r1")
+    second = (1_767_225_600.25, ("10.0.0.1", 4001), "GET", "/b", 200, 0.5, "r2")
+    again = (1_767_225_600.5, ("10.0.0.1", 4000), "GET", "/a", 200, 0.5, "r3")
+    records = [json.loads(json_access_line(entry, 7, texts)) for entry in (first, second, again)]
+    assert [r["time"] for r in records] == [
+        "2025-12-31T23:59:59.750+00:00",
+        "2026-01-01T00:00:00.250+00:00",
+        "2026-01-01T00:00:00.500+00:00",
+    ]
+    assert [(r["path"], r["client"]) for r in records] == [
+        ("/a", "10.0.0.1:4000"),
+        ("/b", "10.0.0.1:4001"),
+        ("/a", "10.0.0.1:4000"),
+    ]
+
+
+def test_remembered_texts_stay_bounded() -> None:
+    texts = LineTexts()
+    for n in range(TEXTS_REMEMBERED * 3):
+        entry = (1_767_225_600.0, ("10.0.0.1", n), "GET", f"/items/{n}", 200, 0.5, "rid")
+        record = json.loads(json_access_line(entry, 7, texts))
+        assert (record["path"], record["client"]) == (f"/items/{n}", f"10.0.0.1:{n}")
+    assert len(texts.paths) <= TEXTS_REMEMBERED
+    assert len(texts.clients) <= TEXTS_REMEMBERED
 
 
 @pytest.mark.parametrize(
     ("duration_ms", "written"), [(0.0, 0.0), (0.004, 0.0), (0.126, 0.13), (1234.5, 1234.5)]
 )
 def test_duration_has_two_decimals(duration_ms: float, written: float) -> None:
-    from app.core.accesslog import _UtcSeconds
-
     entry = (1_767_225_600.0, None, "GET", "/", 200, duration_ms, "rid")
-    record = json.loads(json_access_line(entry, 7, _UtcSeconds()))
+    record = json.loads(json_access_line(entry, 7, LineTexts()))
     assert record["duration_ms"] == written
     assert record["client"] == "-"
     assert record["message"] == access_message("-", "GET", "/", 200, duration_ms)

@@ -67,6 +67,14 @@ def test_sync_database_driver_is_refused() -> None:
         Settings(_env_file=None, DATABASE_URL="postgresql://u@h/db")
 
 
+@pytest.mark.parametrize(
+    "url", ["sqlite+aiosqlite:///:memory:", "sqlite+aiosqlite:///file:db?mode=memory&uri=true"]
+)
+def test_in_memory_sqlite_is_refused_with_a_reason(url: str) -> None:
+    with pytest.raises(ValidationError, match="in-memory SQLite"):
+        Settings(_env_file=None, DATABASE_URL=url)
+
+
 def test_prod_refuses_default_secret_key() -> None:
     with pytest.raises(ValidationError, match="SECRET_KEY"):
         Settings(

@@ -19,6 +19,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.core.metrics import WRITE_EVERY_SECONDS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -126,9 +128,17 @@ async def test_gunicorn_counts_logs_and_stops_gracefully(
             answered += len(responses)
             if len(list((tmp_path / "metrics").glob("counter_*.db"))) >= WORKERS:
                 break
-        scrape = await http.get("/metrics")
-        assert requests_total(scrape.text) == answered  # summed over both workers
-        answered += 1
+        # Summed over both workers. The worker that does not answer the scrape writes its
+        # tally within WRITE_EVERY_SECONDS of its last answer: a scrape may come before that.
+        counted = -1.0
+        for _ in range(50):
+            scrape = await http.get("/metrics")
+            counted = requests_total(scrape.text)
+            answered += 1  # this scrape, for the next one to count
+            if counted == answered - 1:
+                break
+            await asyncio.sleep(4 * WRITE_EVERY_SECONDS)
+        assert counted == answered - 1
 
         slow = asyncio.create_task(http.get("/slow", params={"seconds": 2}))
         await asyncio.sleep(0.5)

@@ -33,6 +33,8 @@ async def test_every_response_carries_the_baseline_and_strict_csp(
     assert "default-src 'none'" in csp
     assert "frame-ancestors 'none'" in csp
     assert "strict-transport-security" not in response.headers
+    # It only acts on documents; these answers are JSON.
+    assert "cross-origin-opener-policy" not in response.headers
 
 
 async def test_last_resort_500_carries_headers_and_hides_internals_in_prod(
@@ -70,6 +72,7 @@ async def test_docs_pages_get_a_csp_that_lets_them_run_from_our_own_assets(
     assert "worker-src 'self' blob:" in csp
     assert "frame-ancestors 'none'" in csp
     assert "default-src 'none'" not in csp
+    assert response.headers["cross-origin-opener-policy"] == "same-origin"
     assert_baseline(response.headers)
 
 
