@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -107,17 +105,7 @@ def create_access_token(
 
 
 def decode_access_token(token: str, secret: str) -> str:
-    """The token's subject; only HS256 is accepted (never `alg: none`), `exp` is required.
-
-    A token this process already verified with the same secret is answered from memory
-    until its `exp` (`VerifiedTokens`): the same answer PyJWT would give, without parsing
-    and checking it again on every request.
-    """
-    return _verified_tokens.subject(token, secret)
-
-
-def _verify_access_token(token: str, secret: str) -> tuple[str, int]:
-    """(subject, exp) of a valid access token, checked by PyJWT."""
+    """The token's subject; only HS256 is accepted (never `alg: none`), `exp` is required."""
     try:
         claims = jwt.decode(
             token,
@@ -127,48 +115,10 @@ def _verify_access_token(token: str, secret: str) -> tuple[str, int]:
         )
     except jwt.PyJWTError as error:
         raise InvalidTokenError(str(error)) from None
-    if claims.get("type") != ACCESS_TOKEN_TYPE or not isinstance(claims.get("sub"), str):
+    subject = claims.get("sub")
+    if claims.get("type") != ACCESS_TOKEN_TYPE or not isinstance(subject, str):
         raise InvalidTokenError("not an access token")
-    expires_at = claims["exp"]
-    if not isinstance(expires_at, int):
-        raise InvalidTokenError("exp is not a whole number of seconds")
-    return claims["sub"], expires_at
-
-
-class VerifiedTokens:
-    """Access tokens that passed verification, by their exact text and the secret that
-    verified them, each trusted until its `exp` (PyJWT's rule: expired once `exp <= now`).
-
-    Only valid tokens are kept, so nobody can fill it without logging in; it holds at most
-    `max_entries` (the oldest go first). A token's text includes its signature, so a changed
-    token is a different entry, checked in full. Whether the account may still act is not
-    decided here: the users domain checks that on every request.
-    """
-
-    def __init__(self, *, max_entries: int = 4096, clock: Callable[[], float] = time.time) -> None:
-        self.max_entries = max_entries
-        self._clock = clock
-        self._entries: dict[tuple[str, str], tuple[str, int]] = {}
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def subject(self, token: str, secret: str) -> str:
-        key = (secret, token)
-        entry = self._entries.get(key)
-        if entry is not None:
-            subject, expires_at = entry
-            if self._clock() < expires_at:
-                return subject
-            del self._entries[key]
-        subject, expires_at = _verify_access_token(token, secret)
-        if len(self._entries) >= self.max_entries:
-            del self._entries[next(iter(self._entries))]
-        self._entries[key] = (subject, expires_at)
-        return subject
-
-
-_verified_tokens = VerifiedTokens()
+    return subject
 
 
 def is_valid_service_token(presented: str | None, expected: str) -> bool:
