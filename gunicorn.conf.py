@@ -1,14 +1,15 @@
 """gunicorn -c gunicorn.conf.py: production serving, every knob from the environment.
 
 The values come from `app.core.config.Settings` (environment > .env > defaults) through
-`app.core.serving.gunicorn_options`; the README's "Production serving" explains each one.
-gunicorn executes this file again on SIGHUP, so a changed `.env` takes effect on reload.
+`app.core.serving.gunicorn_options`; docs/serving.md explains each one. A SIGHUP runs this
+file again, so gunicorn's own options (workers, timeouts) follow a changed `.env`; the app is
+preloaded in the master, so its settings and code change only when the master restarts.
 """
 
 from app.core import serving
 from app.core.config import get_settings
 
-get_settings.cache_clear()  # a reload (SIGHUP) reads the environment and .env again
+get_settings.cache_clear()  # a SIGHUP reads the environment and .env again
 _settings = get_settings()
 serving.metrics_folder.prepare(_settings)  # before anything imports prometheus_client
 

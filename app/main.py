@@ -6,14 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from loguru import logger
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from app.core import docs, health, metrics, version
-from app.core.accesslog import flush_access_log
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_session_factory
 from app.core.errors import (
@@ -103,21 +102,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await app.state.rate_limiter.close()
         await engine.dispose()
         logger.info("{} stopped; database pool disposed", settings.SERVICE_NAME)
-        if settings.METRICS_ENABLED:
-            app.state.metrics.flush()  # the last answers' counts reach the shared files
-        flush_access_log()  # the last requests' lines reach the sinks before the process ends
-
-
-def add_routes_unnested(app: FastAPI, router: APIRouter) -> None:
-    """The router's routes as the app's own, for routers included with no arguments.
-
-    `include_router` keeps the router as a subtree that every request walks twice (to match,
-    then to handle): a fifth of a `/health/live` request's CPU (bench/RESULTS.md). The routes
-    already carry the router's prefix, tags, dependencies and responses (so the router must
-    declare the app's `PROBLEM_RESPONSES` itself). Kept for the routes probes and scrapers
-    call every few seconds; domains use `include_router`.
-    """
-    app.router.routes.extend(router.routes)
 
 
 def create_app(settings: Settings | None = None, *, configure_logging: bool = True) -> FastAPI:
@@ -126,32 +110,32 @@ def create_app(settings: Settings | None = None, *, configure_logging: bool = Tr
     if configure_logging:
         setup_logging(settings)
     docs_enabled = settings.docs_enabled
+    build_info = version.load_build_info(settings)
     app = ServiceApp(
         title=settings.SERVICE_NAME,
-        version=version.load_build_info(settings).version,
+        version=build_info.version,
         lifespan=lifespan,
         openapi_url="/openapi.json" if docs_enabled else None,
         docs_url=None,  # served by app.core.docs with local assets instead of a CDN
         redoc_url=None,
         responses=PROBLEM_RESPONSES,
-        # FastAPI probes for configured OpenTelemetry providers on every request; unless
-        # asked for, skip the probe (about 5% of a /health/live request, bench/RESULTS.md).
+        # FastAPI's own OpenTelemetry probing runs per request: only when asked for.
         telemetry=None if settings.OTEL_ENABLED else NO_TELEMETRY,
     )
     app.state.settings = settings
-    app.state.build_info = version.load_build_info(settings)
+    app.state.build_info = build_info
     register_error_handlers(app)
     if docs_enabled:
         docs.install(app)
 
-    add_routes_unnested(app, health.router)
+    app.include_router(health.router)
     app.include_router(version.router, prefix=settings.api_prefix)
     app.include_router(users_router, prefix=settings.api_prefix)
     app.include_router(items_router, prefix=settings.api_prefix)
     # new-domain: routers above this line
-    if settings.METRICS_ENABLED:  # last: no API request pays for matching it first
-        app.state.metrics = metrics.Metrics(app.state.build_info)
-        add_routes_unnested(app, metrics.router)
+    if settings.METRICS_ENABLED:
+        app.state.metrics = metrics.Metrics(build_info)
+        app.include_router(metrics.router)
     return app
 
 

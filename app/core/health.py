@@ -10,11 +10,9 @@ from loguru import logger
 from pydantic import BaseModel
 
 from app.core.db import ping
-from app.core.errors import PROBLEM_RESPONSES, Problem, ServiceUnavailableError
+from app.core.errors import Problem, ServiceUnavailableError
 
-# Mounted as the app's own routes (`app.main.add_routes_unnested`): they declare the problem
-# responses every operation documents themselves.
-router = APIRouter(prefix="/health", tags=["health"], responses=PROBLEM_RESPONSES)
+router = APIRouter(prefix="/health", tags=["health"])
 
 
 class HealthStatus(BaseModel):

@@ -7,15 +7,13 @@ Under gunicorn the saved files have one writer, the master (see `app.core.logrel
 
 from __future__ import annotations
 
-import atexit
 import inspect
 import json
 import logging
-import os
-import queue
+import re
 import sys
 import threading
-import time
+import traceback
 from collections.abc import Callable
 from datetime import UTC
 from types import FrameType
@@ -86,8 +84,6 @@ def json_line(record: Record) -> str:
             payload[key] = value
     exception = record["exception"]
     if exception is not None and exception.type is not None:
-        import traceback
-
         payload["exception"] = "".join(
             traceback.format_exception(exception.type, exception.value, exception.traceback)
         )
@@ -130,7 +126,7 @@ def setup_logging(
     """
     with _state.lock:
         logger.remove()
-        _state.file_handler_ids = []
+        _state.file_handler_id = None
         logger.configure(extra={"request_id": None}, patcher=_add_request_id)
         formatter: Callable[[Record], str] = (
             _json_format if settings.JSON_LOG else _human_format(settings.LOGURU_FORMAT)
@@ -147,8 +143,6 @@ def setup_logging(
         if with_file_sink if with_file_sink is not None else settings.SAVE:
             add_file_sink(settings)
         route_std_logging(settings)
-        _state.json_lines = settings.JSON_LOG
-        _state.info_enabled = logger.level(settings.LEVEL).no <= logger.level("INFO").no
 
 
 def reset_logging() -> None:
@@ -156,160 +150,86 @@ def reset_logging() -> None:
     with _state.lock:
         logger.remove()
         logger.configure(extra={"request_id": "-"}, patcher=None)
-        _state.file_handler_ids = []
-        _state.json_lines = False
-        _state.info_enabled = True
-
-
-def json_lines() -> bool:
-    """Whether lines are JSON (`JSON_LOG`), as of the last `setup_logging`."""
-    return _state.json_lines
-
-
-def info_enabled() -> bool:
-    """Whether INFO lines are kept (`LEVEL` is INFO or below), as of the last `setup_logging`."""
-    return _state.info_enabled
-
-
-def log_formatted_lines(lines: str) -> None:
-    """Log lines already formatted as JSON (no trailing newline) as one INFO record: every
-    sink writes them as they are (see `_json_format`)."""
-    logger.bind(_json=lines).info("")
+        _state.file_handler_id = None
 
 
 class _LoggingState:
-    """Which role this process plays for the saved files, and the handlers of that role."""
+    """This process's saved-file handler, and where a gunicorn worker relays its lines."""
 
     def __init__(self) -> None:
-        # Held while handlers are swapped and while a batch of lines is written, so a
+        # Held while handlers are swapped and while a relayed line is written, so a
         # reconfiguration (SIGHUP) never drops a line between remove() and add().
         self.lock = threading.RLock()
         self.relay_write: Callable[[str], None] | None = None
-        self.writer: LineWriter | None = None
-        self.file_handler_ids: list[int] = []
+        self.file_handler_id: int | None = None
         self.file_settings: Settings | None = None
-        self.json_lines = False
-        self.info_enabled = True
 
 
 _state = _LoggingState()
 RELAYED_LEVEL = "RELAYED"
-_RELAYED_NO = 1  # below TRACE: no stream sink ever shows a batch of saved lines
-_BATCH_CHARACTERS = 256 * 1024  # one write at most: rotation by size overshoots by no more
-# A writer that woke up waits this long for more lines to batch. Each wake-up of a thread
-# costs the serving thread a GIL hand-over; at 2 ms, SAVE=true cost 25% of a health probe's
-# CPU under load, at 20 ms 2% (bench/RESULTS.md). Lines reach the files that much later;
-# everything queued is written at exit.
-GATHER_SECONDS = 0.02
+_RELAYED_NO = 1  # below TRACE: no stream sink ever shows a relayed line
 
 
-class LineWriter:
-    """The one thread of a process that writes the saved files.
+def add_file_sink(settings: Settings) -> int:
+    """The dated, rotated, compressed file sink, or in a gunicorn worker the relay to it.
 
-    It takes whole formatted lines from a queue (this process's own, and under gunicorn the
-    workers' lines that the relay receives) and writes what has queued up as one batch
-    through the file sink, which alone rotates, compresses and prunes. Why not loguru's
-    `enqueue=True`: it pickles every record for its queue, which costs more CPU than the
-    whole request of a health probe; and one loguru record per line in the writer would
-    cost the same again. Batches cost one record and one write for all that queued.
+    Exactly one process writes a given file: a worker's lines go to the master
+    (`app.core.logrelay`), which writes them through this same sink with its own lines.
     """
-
-    def __init__(self) -> None:
-        try:
-            logger.level(RELAYED_LEVEL)
-        except ValueError:
-            logger.level(RELAYED_LEVEL, no=_RELAYED_NO)
-        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        self._owner_pid = os.getpid()
-        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
-        self._thread.start()
-
-    def is_owned_here(self) -> bool:
-        return os.getpid() == self._owner_pid
-
-    def put(self, line: str) -> None:
-        self._lines.put(str(line))  # loguru's Message carries its record: keep only the text
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            line = self._lines.get()
-            if line is None:
-                return
-            time.sleep(GATHER_SECONDS)  # under load: one batch for many lines
-            batch = [line]
-            size = len(line)
-            while size < _BATCH_CHARACTERS:
-                try:
-                    line = self._lines.get_nowait()
-                except queue.Empty:
-                    break
-                if line is None:
-                    stopping = True
-                    break
-                batch.append(line)
-                size += len(line)
-            with _state.lock:
-                logger.bind(relayed_line="".join(batch)).log(RELAYED_LEVEL, "")
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Write everything queued so far, then end the thread (in the owning process)."""
-        if self.is_owned_here() and self._thread.is_alive():
-            self._lines.put(None)
-            self._thread.join(timeout)
-
-
-def line_writer() -> LineWriter:
-    """This process's writer of saved lines, started on first use (ended at exit)."""
-    with _state.lock:
-        if _state.writer is None or not _state.writer.is_owned_here():
-            _state.writer = LineWriter()
-            atexit.register(_state.writer.stop)
-        return _state.writer
-
-
-def stop_line_writer() -> None:
-    """Write every saved line queued so far and end the writer (a new one starts on demand)."""
-    writer = _state.writer
-    if writer is not None:
-        writer.stop()
-        _state.writer = None
-
-
-def add_file_sink(settings: Settings) -> list[int]:
-    """The dated, rotated, compressed file sink, or in a gunicorn worker the relay to it."""
     with _state.lock:
         diagnose = not settings.is_prod
-        # A gunicorn worker sends its formatted lines to the master; any other process hands
-        # them to its own writer thread, which alone writes batches of them to the file.
-        send = _state.relay_write or line_writer().put
-        ids = [
-            logger.add(
-                send,
-                level=settings.LEVEL,
-                format=_file_formatter(settings),
+        level = logger.level(settings.LEVEL).no
+        line_format = _file_formatter(settings)
+        if _state.relay_write is not None:
+            handler_id = logger.add(
+                _state.relay_write,
+                level=level,
+                format=line_format,
                 colorize=False,
                 backtrace=diagnose,
                 diagnose=diagnose,
             )
-        ]
-        if _state.relay_write is None:
-            ids.append(
-                logger.add(
-                    log_file_path(settings),
-                    level=_RELAYED_NO,
-                    format=_batch_format,
-                    filter=_is_batch_of_lines,
-                    rotation=settings.ROTATION,
-                    retention=settings.RETENTION,
-                    compression=settings.COMPRESSION,
-                    colorize=False,
-                    encoding="utf-8",
-                )
+        else:
+            _ensure_relayed_level()
+
+            def saved_format(record: Record) -> str:
+                if "relayed_line" in record["extra"]:
+                    return "{extra[relayed_line]}"
+                return line_format(record)
+
+            handler_id = logger.add(
+                log_file_path(settings),
+                level=_RELAYED_NO,
+                format=saved_format,
+                filter=lambda record: record["level"].no >= level or _is_relayed(record),
+                rotation=settings.ROTATION,
+                retention=settings.RETENTION,
+                compression=settings.COMPRESSION,
+                colorize=False,
+                encoding="utf-8",
+                backtrace=diagnose,
+                diagnose=diagnose,
             )
-        _state.file_handler_ids = ids
+        _state.file_handler_id = handler_id
         _state.file_settings = settings
-        return ids
+        return handler_id
+
+
+def _ensure_relayed_level() -> None:
+    try:
+        logger.level(RELAYED_LEVEL)
+    except ValueError:
+        logger.level(RELAYED_LEVEL, no=_RELAYED_NO)
+
+
+def _is_relayed(record: Record) -> bool:
+    return record["level"].no == _RELAYED_NO and "relayed_line" in record["extra"]
+
+
+def write_relayed_line(line: str) -> None:
+    """Write a line a worker formatted (ending in a newline) to the saved files as it is."""
+    with _state.lock:
+        logger.bind(relayed_line=line).log(RELAYED_LEVEL, "")
 
 
 def _file_formatter(settings: Settings) -> Callable[[Record], str]:
@@ -318,50 +238,38 @@ def _file_formatter(settings: Settings) -> Callable[[Record], str]:
     return _human_format(_strip_colors(settings.LOGURU_FORMAT))
 
 
-def _batch_format(record: Record) -> str:
-    # A function, not the string itself: loguru appends "\n{exception}" to string formats.
-    return "{extra[relayed_line]}"
-
-
-def _is_batch_of_lines(record: Record) -> bool:
-    return record["level"].no == _RELAYED_NO and "relayed_line" in record["extra"]
-
-
 def use_relay(write: Callable[[str], None]) -> None:
     """In a new gunicorn worker, right after the fork: file lines go to `write` from now on.
 
-    The master's file handlers came along with the fork (its writer thread did not); they
-    are swapped for the relay before this process can log anything (gunicorn logs "Booting
-    worker" right after the fork).
+    The master's file handler came along with the fork; it is swapped for the relay before
+    this process can log anything (gunicorn logs "Booting worker" right after the fork).
     """
-    _state.lock = threading.RLock()  # the master's writer thread may have held the old one
+    _state.lock = threading.RLock()  # the master's reader thread may have held the old one
     with _state.lock:
         _state.relay_write = write
-        _state.writer = None
-        for handler_id in _state.file_handler_ids:
-            logger.remove(handler_id)
-        _state.file_handler_ids = []
+        if _state.file_handler_id is not None:
+            logger.remove(_state.file_handler_id)
+            _state.file_handler_id = None
         if _state.file_settings is not None:
             add_file_sink(_state.file_settings)
 
 
 def _strip_colors(fmt: str) -> str:
-    import re
-
     return re.sub(r"</?[a-z]+>", "", fmt)
 
 
-def _std_level(level: str) -> int:
+def std_level(level: str) -> int:
     """Loguru's level name as a std-logging level (TRACE and SUCCESS have no std twin)."""
-    return {"TRACE": logging.DEBUG, "SUCCESS": logging.INFO}.get(level) or logging.getLevelName(
-        level
+    number: int = {"TRACE": logging.DEBUG, "SUCCESS": logging.INFO}.get(level) or (
+        logging.getLevelName(level)
     )
+    return number
 
 
 def route_std_logging(settings: Settings) -> None:
     """Send every std-logging logger we know of (and the root) through loguru."""
     handler = InterceptHandler()
-    logging.basicConfig(handlers=[handler], level=_std_level(settings.LEVEL), force=True)
+    logging.basicConfig(handlers=[handler], level=std_level(settings.LEVEL), force=True)
     for name in ROUTED_LOGGERS:
         std = logging.getLogger(name)
         std.handlers = [handler]

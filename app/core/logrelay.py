@@ -7,10 +7,9 @@ SIGKILLed (OOM killer, gunicorn timeout) while holding it freezes every other wo
 
 A Unix datagram socket has neither problem. Each line travels as whole datagrams (long ones in
 numbered parts that the master joins per sender), so lines never interleave, and a killed
-worker loses only what it had not yet sent. In the master a reader thread drains the socket
-into the queue of the master's `LineWriter` (a worker never waits on the disk, not even while
-the master compresses a rotated file), whose thread writes batches through the one file
-sink, which alone rotates, compresses and prunes.
+worker loses only what it had not yet sent. In the master a reader thread writes each line
+through the one file sink, which alone rotates, compresses and prunes; a worker never waits
+on the disk (the socket buffers what the master has not read yet).
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import os
 import socket
 import struct
 import threading
-import time
 
 from app.core import logging as service_logging
 
@@ -55,7 +53,6 @@ class LogRelay:
         self._receiver, self._sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         for sock, option in ((self._receiver, socket.SO_RCVBUF), (self._sender, socket.SO_SNDBUF)):
             sock.setsockopt(socket.SOL_SOCKET, option, _BUFFER_BYTES)
-        self._writer = service_logging.line_writer()
         self._owner_pid = os.getpid()
         self._reader = threading.Thread(target=self._read, name="log-relay-reader", daemon=True)
         self._reader.start()
@@ -71,20 +68,10 @@ class LogRelay:
     def _read(self) -> None:
         parts: dict[int, list[bytes]] = {}
         while True:
-            datagrams = [self._receiver.recv(_HEADER.size + _CHUNK)]  # waits for the next
-            # Under load, one wake-up of this thread for many lines, not one per line.
-            time.sleep(service_logging.GATHER_SECONDS)
-            while True:
-                try:
-                    datagrams.append(
-                        self._receiver.recv(_HEADER.size + _CHUNK, socket.MSG_DONTWAIT)
-                    )
-                except BlockingIOError:
-                    break
-            for data in datagrams:
-                if data == _STOP:
-                    return
-                self._take(data, parts)
+            data = self._receiver.recv(_HEADER.size + _CHUNK)
+            if data == _STOP:
+                return
+            self._take(data, parts)
 
     def _take(self, data: bytes, parts: dict[int, list[bytes]]) -> None:
         pid, more = _HEADER.unpack_from(data)
@@ -94,7 +81,7 @@ class LogRelay:
             return
         earlier = parts.pop(pid, None)
         whole = b"".join([*earlier, body]) if earlier else body
-        self._writer.put(whole.decode("utf-8", errors="replace"))
+        service_logging.write_relayed_line(whole.decode("utf-8", errors="replace"))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Write everything sent so far, then stop (the master calls this after its workers
@@ -103,7 +90,6 @@ class LogRelay:
             return
         self._sender.send(_STOP)
         self._reader.join(timeout)
-        service_logging.stop_line_writer()
         self._receiver.close()
         self._sender.close()
 

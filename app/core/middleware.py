@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import random
 import re
-from collections.abc import Awaitable
+import uuid
 from dataclasses import dataclass
 from time import perf_counter
 
@@ -22,58 +21,32 @@ _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 
 
 def new_request_id() -> str:
-    """32 hex digits. A correlation id, not a secret: the process's PRNG (reseeded in every
-    forked worker) makes it without the system call `os.urandom` costs per request."""
-    return random.randbytes(16).hex()  # noqa: S311 (a correlation id, not a secret)
+    """32 hex digits."""
+    return uuid.uuid4().hex
 
 
-# What one pass over a request's headers found: the caller's `X-Request-ID` when it is
-# short and plain (else None: we make our own), whether the request carries credentials, the
-# header block's size, the `Content-Length` value if any, and whether `Transfer-Encoding` was
-# sent. The outer layer reads it and leaves it in the scope under this key for the request
-# limits, so the headers are walked once per request, not once per layer.
-REQUEST_HEADERS_KEY = "app.request_headers"
-RequestHeaders = tuple[str | None, bool, int, bytes | None, bool]
-
-
-def read_request_headers(scope: Scope) -> RequestHeaders:
-    """The request's header facts (see `RequestHeaders`), read in one pass."""
+def _request_facts(scope: Scope) -> tuple[str | None, bool]:
+    """The caller's `X-Request-ID` when it is short and plain (else None: we make our own),
+    and whether the request carries credentials."""
     inbound: bytes | None = None
     authenticated = False
-    size = 0
-    declared: bytes | None = None
-    chunked = False
     for name, value in scope["headers"]:
-        size += len(name) + len(value)
-        if name == REQUEST_ID_HEADER:
-            if inbound is None:
-                inbound = value
+        if name == REQUEST_ID_HEADER and inbound is None:
+            inbound = value
         elif name in _AUTH_HEADERS:
             authenticated = True
-        elif name == b"content-length":
-            declared = value
-        elif name == b"transfer-encoding":
-            chunked = True
-    request_id = (
-        inbound.decode("ascii") if inbound is not None and _SANE_REQUEST_ID.match(inbound) else None
-    )
-    return request_id, authenticated, size, declared, chunked
-
-
-def request_headers(scope: Scope) -> RequestHeaders:
-    """The facts the outer layer left in the scope, or read now when it did not run."""
-    facts: RequestHeaders | None = scope.get(REQUEST_HEADERS_KEY)
-    return facts if facts is not None else read_request_headers(scope)
+    if inbound is not None and _SANE_REQUEST_ID.match(inbound):
+        return inbound.decode("ascii"), authenticated
+    return None, authenticated
 
 
 class RequestContextMiddleware:
     """The outermost layer, once per request: the request id (accepted or made, echoed),
     `Server-Timing`, the security headers, the request metrics and one access-log line.
 
-    One layer rather than one per job: every ASGI layer costs a call and a `send` wrapper
-    per request, and together they cost more than the jobs (bench/RESULTS.md). It sits
-    outside Starlette's error middleware (see `app.main.ServiceApp`), so even a 500 made by
-    the last-resort handler carries the id and the headers, and is counted and logged once.
+    It sits outside Starlette's error middleware (see `app.main.ServiceApp`), so even a 500
+    made by the last-resort handler carries the id and the headers, and is counted and
+    logged once.
     """
 
     def __init__(
@@ -93,8 +66,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = scope[REQUEST_HEADERS_KEY] = read_request_headers(scope)
-        inbound, authenticated = headers[0], headers[1]
+        inbound, authenticated = _request_facts(scope)
         request_id = inbound or new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
@@ -104,9 +76,7 @@ class RequestContextMiddleware:
         metrics = self.metrics
         method = metrics.request_started(scope["method"]) if metrics is not None else ""
 
-        def send_with_context(message: Message) -> Awaitable[None]:
-            # A plain function handing back `send`'s awaitable: no coroutine of its own for
-            # each of a response's messages.
+        async def send_with_context(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -119,7 +89,7 @@ class RequestContextMiddleware:
                 if authenticated and not any(name == _CACHE_CONTROL for name, _ in headers):
                     headers.append(_NO_STORE)
                 message["headers"] = headers
-            return send(message)
+            await send(message)
 
         try:
             await self.app(scope, receive, send_with_context)
@@ -128,8 +98,6 @@ class RequestContextMiddleware:
                 raise
             # The last-resort handler already answered and logged it; don't log it twice.
         finally:
-            # Right after the last send, before anything else runs on this loop: a request
-            # that follows the answer (a scrape, say) finds it counted.
             seconds = perf_counter() - started
             answered = status or 500
             if metrics is not None:
@@ -178,9 +146,7 @@ class SecurityHeaders:
             hsts = f"max-age={hsts_seconds}; includeSubDomains".encode()
             common.append((b"strict-transport-security", hsts))
         self.api_headers = (*common, (b"content-security-policy", API_CSP.encode()))
-        # Cross-Origin-Opener-Policy acts only on a document in a browsing context: the docs
-        # pages are this service's only documents. On a JSON answer it would do nothing and
-        # cost the server a header's checks per response.
+        # Cross-Origin-Opener-Policy acts only on documents: the docs pages are our only ones.
         self.docs_headers = (
             *common,
             (b"content-security-policy", DOCS_CSP.encode()),
@@ -189,7 +155,7 @@ class SecurityHeaders:
 
     def for_path(self, path: str) -> tuple[Header, ...]:
         """The security headers of the response to a request for `path`."""
-        if path.startswith(DOCS_PATHS) and _is_docs_path(path):
+        if _is_docs_path(path):
             return self.docs_headers
         return self.api_headers
 
@@ -255,7 +221,15 @@ class RequestLimitsMiddleware:
         """A refusal for a header block we won't take, else whether the body needs no counting:
         a fine length is declared, or there is no body (HTTP/1.1: neither a length nor
         `Transfer-Encoding`)."""
-        _, _, size, declared, chunked = request_headers(scope)
+        size = 0
+        declared: bytes | None = None
+        chunked = False
+        for name, value in scope["headers"]:
+            size += len(name) + len(value)
+            if name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = True
         if size > self.max_headers:
             return Refusal(
                 431,
@@ -279,18 +253,18 @@ class RequestLimitsMiddleware:
             f"the request body exceeds {self.max_body} bytes",
         )
 
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        # A plain function handing back the awaitable of whatever answers: a request that
-        # passes costs a call, not a coroutine of this layer's own.
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         checked = self._check_headers(scope)
         if isinstance(checked, Refusal):
-            return checked.send(scope, send)
-        if checked:
+            await checked.send(scope, send)
+        elif checked:
             # The server delivers no more than the declared length (or no body at all).
-            return self.app(scope, receive, send)
-        return self._call_counting(scope, receive, send)
+            await self.app(scope, receive, send)
+        else:
+            await self._call_counting(scope, receive, send)
 
     async def _call_counting(self, scope: Scope, receive: Receive, send: Send) -> None:
         received = 0
@@ -342,12 +316,12 @@ class TrustedHostMiddleware:
         self.app = app
         self.allowed = tuple(host.lower() for host in allowed_hosts)
 
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        # A plain function, like `RequestLimitsMiddleware.__call__`.
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in {"http", "websocket"} or scope["path"].startswith(
             PROBE_PATH_PREFIX
         ):
-            return self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         host = ""
         for name, value in scope["headers"]:
             if name == b"host":
@@ -356,14 +330,15 @@ class TrustedHostMiddleware:
         # Drop the port; an IPv6 literal keeps its brackets: [::1]:8000 -> [::1]
         host = host[: host.find("]") + 1] if host.startswith("[") else host.split(":", 1)[0]
         if _host_matches(host, self.allowed):
-            return self.app(scope, receive, send)
-        if scope["type"] == "websocket":
-            return send({"type": "websocket.close", "code": 1008})
-        return send_problem(
-            scope,
-            send,
-            status=400,
-            code="invalid_host",
-            title="Invalid host header",
-            detail="the Host header is not one this service answers to",
-        )
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+        else:
+            await send_problem(
+                scope,
+                send,
+                status=400,
+                code="invalid_host",
+                title="Invalid host header",
+                detail="the Host header is not one this service answers to",
+            )

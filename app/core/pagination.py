@@ -1,6 +1,9 @@
-"""Opaque keyset cursors: the last row's sort key, carried between pages as URL-safe text.
+"""Keyset pagination: opaque cursors, and the WHERE clause that starts a page after one.
 
-Tampering with one only moves the start of the caller's own page, so it is not signed.
+A page starts after the last row's (sort value, id), compared as a row value,
+`(sort, id) < (v, n)`, so an index on (..., sort, id) bounds the scan: a deep page costs
+what the first one does. Tampering with a cursor only moves the start of the caller's own
+page, so it is not signed; what it holds is validated like any other input.
 """
 
 from __future__ import annotations
@@ -8,28 +11,101 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Select, SQLColumnExpression, tuple_
+
+from app.core.schemas import MAX_ID
 
 MAX_CURSOR_LENGTH = 512
+Order = Literal["asc", "desc"]
+Row = TypeVar("Row")
 
 
 class CursorError(ValueError):
-    """The cursor was not made by this service."""
+    """The cursor was not made by this service for this sort order."""
 
 
-def encode_cursor(position: dict[str, Any]) -> str:
-    raw = json.dumps(position, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """A sort a list offers: its column, and the type a cursor's value must have for it."""
+
+    column: SQLColumnExpression[Any]
+    value_type: TypeAdapter[Any]
 
 
-def decode_cursor(cursor: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where the previous page ended: its last row's sort value and id."""
+
+    value: Any
+    row_id: int
+
+
+def encode_cursor(sort: str, order: Order, value: Any, row_id: int) -> str:
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps({"s": sort, "o": order, "v": value, "id": row_id}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, sort: str, order: Order, key: SortKey) -> Position:
+    """The position a cursor names, checked: its sort order, an id in range, a value of the
+    sort column's type; anything else is a CursorError."""
     if len(cursor) > MAX_CURSOR_LENGTH:
         raise CursorError("cursor too long")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        position = json.loads(raw)
+        content = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise CursorError("malformed cursor") from None
-    if not isinstance(position, dict):
+    if not isinstance(content, dict):
         raise CursorError("malformed cursor")
-    return position
+    if content.get("s") != sort or content.get("o") != order:
+        raise CursorError("the cursor belongs to another sort order")
+    row_id = content.get("id")
+    if type(row_id) is not int or not 1 <= row_id <= MAX_ID:
+        raise CursorError("malformed cursor")
+    try:
+        raw = content.get("v")
+        # A text is read as text is (an ISO time, a title); anything else must already be
+        # of the column's type: no number taken for a time, no boolean for a number.
+        value = (
+            key.value_type.validate_strings(raw)
+            if isinstance(raw, str)
+            else key.value_type.validate_python(raw, strict=True)
+        )
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC)  # the database compares UTC times
+    except (ValidationError, ValueError, OverflowError):
+        raise CursorError("malformed cursor") from None
+    return Position(value, row_id)
+
+
+def after(
+    statement: Select[Any],
+    key: SortKey,
+    id_column: SQLColumnExpression[int],
+    *,
+    order: Order,
+    position: Position | None,
+    limit: int,
+) -> Select[Any]:
+    """`statement` ordered by (sort, id), starting after `position`, at most `limit` rows."""
+    descending = order == "desc"
+    if position is not None:
+        row = tuple_(key.column, id_column)
+        bound = (position.value, position.row_id)
+        statement = statement.where(row < bound if descending else row > bound)
+    columns = (key.column, id_column)
+    ordering = [c.desc() if descending else c.asc() for c in columns]
+    return statement.order_by(*ordering).limit(limit)
+
+
+def split_page(rows: Sequence[Row], limit: int) -> tuple[list[Row], Row | None]:
+    """The page (rows fetched with `limit + 1`) and its last row when another page follows."""
+    page = list(rows[:limit])
+    return page, (page[-1] if len(rows) > limit and page else None)

@@ -19,7 +19,7 @@ from gunicorn import glogging
 
 from app.core import logrelay
 from app.core.config import Settings, get_settings
-from app.core.logging import setup_logging
+from app.core.logging import setup_logging, std_level
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 (memory, not a shared temp file)
@@ -57,7 +57,7 @@ def bind_address(host: str, port: int) -> str:
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
-    """Every gunicorn setting this service uses; the README explains each one."""
+    """Every gunicorn setting this service uses; docs/serving.md explains each one."""
     control_socket = settings.GUNICORN_CONTROL_SOCKET
     return {
         "wsgi_app": APP,
@@ -86,16 +86,10 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "logger_class": LOGGER_CLASS,
         "accesslog": None,  # RequestContextMiddleware writes the one access line per request
         "errorlog": "-",
-        "loglevel": logging.getLevelName(_std_level(settings.LEVEL)).lower(),
+        "loglevel": logging.getLevelName(std_level(settings.LEVEL)).lower(),
         "capture_output": False,
         "proc_name": settings.SERVICE_CODE,
     }
-
-
-def _std_level(level: str) -> int:
-    return {"TRACE": logging.DEBUG, "SUCCESS": logging.INFO}.get(level) or logging.getLevelName(
-        level
-    )
 
 
 class LoguruLogger(glogging.Logger):  # type: ignore[misc]
@@ -110,7 +104,7 @@ class LoguruLogger(glogging.Logger):  # type: ignore[misc]
         if settings.SAVE:
             logrelay.start()
         setup_logging(settings)
-        self.loglevel = _std_level(settings.LEVEL)
+        self.loglevel = std_level(settings.LEVEL)
         self.error_log.setLevel(self.loglevel)
         self.access_log.setLevel(logging.INFO)
 

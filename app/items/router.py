@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
+from app.core.conditional import ETAG_HEADER, ExpectedVersion, IfNoneMatch, etag, is_current
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.items import service
-from app.items.dependencies import ExpectedVersion, OwnedItem, etag
+from app.items.dependencies import OwnedItem
 from app.items.models import Item
 from app.items.schemas import ItemCreate, ItemPage, ItemQuery, ItemRead, ItemReplace, ItemUpdate
 from app.users.dependencies import CurrentPrincipal
@@ -18,9 +19,6 @@ router = APIRouter(prefix="/items", tags=["items"])
 
 READ = problem_responses(401, 403, 404)
 WRITE = problem_responses(401, 403, 404, 412)
-ETAG_HEADER = {
-    "ETag": {"description": "The item's version, for If-Match", "schema": {"type": "string"}}
-}
 
 
 @router.post(
@@ -43,10 +41,9 @@ async def create_item(
     response: Response,
 ) -> Item:
     """Create an item owned by the caller (or, for superusers, by `owner_id`)."""
-    owner_id = await service.resolve_owner(session, principal, data.owner_id)
-    item = await service.create(session, owner_id, data)
+    item = await service.create(session, principal, data)
     response.headers["Location"] = str(request.url_for("read_item", item_id=item.id).path)
-    response.headers["ETag"] = etag(item)
+    response.headers["ETag"] = etag(item.version)
     return item
 
 
@@ -57,9 +54,7 @@ async def list_items(
     session: SessionDep,
 ) -> ItemPage:
     """The caller's items (everyone's for superusers), one keyset page at a time."""
-    items, next_cursor = await service.list_page(
-        session, owner_id=service.visible_owner(principal), query=query
-    )
+    items, next_cursor = await service.list_page(session, principal, query)
     return ItemPage(items=[ItemRead.model_validate(i) for i in items], next_cursor=next_cursor)
 
 
@@ -73,13 +68,11 @@ async def list_items(
     },
 )
 async def read_item(
-    item: OwnedItem,
-    response: Response,
-    if_none_match: Annotated[str | None, Header(max_length=256)] = None,
+    item: OwnedItem, if_none_match: IfNoneMatch, response: Response
 ) -> Item | Response:
     """One item; `If-None-Match` with its current ETag answers 304."""
-    tag = etag(item)
-    if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:
+    tag = etag(item.version)
+    if is_current(if_none_match, item.version):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
     response.headers["ETag"] = tag
     return item
@@ -99,7 +92,7 @@ async def replace_item(
 ) -> Item:
     """Replace the item's editable fields."""
     updated = await service.update(session, item, data, expected_version=expected_version)
-    response.headers["ETag"] = etag(updated)
+    response.headers["ETag"] = etag(updated.version)
     return updated
 
 
@@ -117,7 +110,7 @@ async def update_item(
 ) -> Item:
     """Change the fields given."""
     updated = await service.update(session, item, changes, expected_version=expected_version)
-    response.headers["ETag"] = etag(updated)
+    response.headers["ETag"] = etag(updated.version)
     return updated
 
 

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StringConstraints,
-)
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.core.text import NO_NUL
+from app.core.pagination import MAX_CURSOR_LENGTH
+from app.core.schemas import MAX_ID, NO_NUL, StrictInput, UtcDatetime
 from app.items.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
 
 Title = Annotated[
@@ -30,28 +23,6 @@ SortOrder = Literal["asc", "desc"]
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-MAX_ID = 2**31 - 1
-_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
-
-
-def _as_utc(value: datetime) -> datetime:
-    """A time without zone is taken as UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _iso_only(value: object) -> object:
-    """Only what the schema documents (an ISO 8601 date-time), not a bare number taken as
-    seconds since 1970."""
-    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value)):
-        raise ValueError("expected an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z")
-    return value
-
-
-UtcDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_as_utc)]
-
-
-class StrictInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ItemCreate(StrictInput):
@@ -105,7 +76,7 @@ class ItemQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: str | None = Field(default=None, max_length=MAX_CURSOR_LENGTH)
     q: str | None = Field(
         default=None,
         min_length=1,

@@ -5,14 +5,24 @@ Functions take the session first and only flush; the request's session commits o
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated
 
-from sqlalchemy import Select, and_, func, or_, select
+from pydantic import AwareDatetime, StringConstraints, TypeAdapter
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.core.pagination import CursorError, decode_cursor, encode_cursor
+from app.core.conditional import version_matches
+from app.core.pagination import (
+    CursorError,
+    SortKey,
+    after,
+    decode_cursor,
+    encode_cursor,
+    split_page,
+)
+from app.core.principal import Principal, may_see, visible_owner
+from app.core.schemas import NO_NUL
 from app.items.exceptions import (
     InvalidCursorError,
     ItemVersionConflictError,
@@ -20,17 +30,47 @@ from app.items.exceptions import (
     OwnerNotFoundError,
     OwnerRequiredError,
 )
-from app.items.models import Item
+from app.items.models import TITLE_MAX_LENGTH, Item
 from app.items.schemas import ItemCreate, ItemQuery, ItemReplace, ItemUpdate
 from app.users import service as users
-from app.users.dependencies import Principal
+
+# Each sort the list offers: its column, and what a cursor may carry for it.
+SORT_KEYS = {
+    "created_at": SortKey(Item.created_at, TypeAdapter(AwareDatetime)),
+    "title": SortKey(
+        Item.title,
+        TypeAdapter(Annotated[str, StringConstraints(max_length=TITLE_MAX_LENGTH, pattern=NO_NUL)]),
+    ),
+}
 
 
 async def get(session: AsyncSession, item_id: int) -> Item | None:
     return await session.get(Item, item_id)
 
 
-async def create(session: AsyncSession, owner_id: int, data: ItemCreate) -> Item:
+async def get_visible(session: AsyncSession, principal: Principal, item_id: int) -> Item | None:
+    """The item, or None when it does not exist or the caller may not see it."""
+    item = await get(session, item_id)
+    return item if item is not None and may_see(principal, item.owner_id) else None
+
+
+async def resolve_owner(session: AsyncSession, principal: Principal, requested: int | None) -> int:
+    """Whose new item this is: the caller's own; superusers and services may name a user."""
+    if not principal.is_superuser:
+        if requested is not None and requested != principal.user_id:
+            raise OwnerNotAllowedError
+        assert principal.user_id is not None  # noqa: S101 (only the service caller has no id)
+        return principal.user_id
+    owner_id = requested if requested is not None else principal.user_id
+    if owner_id is None:
+        raise OwnerRequiredError("send owner_id: the service caller owns no items itself")
+    if owner_id != principal.user_id and await users.get(session, owner_id) is None:
+        raise OwnerNotFoundError(f"no user {owner_id}")
+    return owner_id
+
+
+async def create(session: AsyncSession, principal: Principal, data: ItemCreate) -> Item:
+    owner_id = await resolve_owner(session, principal, data.owner_id)
     item = Item(title=data.title, description=data.description, owner_id=owner_id)
     session.add(item)
     await session.flush()
@@ -39,7 +79,7 @@ async def create(session: AsyncSession, owner_id: int, data: ItemCreate) -> Item
 
 def check_version(item: Item, expected_version: int | None) -> None:
     """`If-Match` said which version the caller last saw; anything else is a conflict."""
-    if expected_version is not None and expected_version != item.version:
+    if not version_matches(item.version, expected_version):
         raise ItemVersionConflictError(
             f"item {item.id} is at version {item.version}, not {expected_version}"
         )
@@ -76,33 +116,9 @@ async def delete(session: AsyncSession, item: Item, *, expected_version: int | N
     await _flush_versioned(session, item)
 
 
-def _sort_value(item: Item, sort: str) -> Any:
-    value = getattr(item, sort)
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def _after_position(query: ItemQuery) -> tuple[Any, int] | None:
-    if query.cursor is None:
-        return None
-    try:
-        position = decode_cursor(query.cursor)
-    except CursorError as error:
-        raise InvalidCursorError(str(error)) from None
-    if position.get("s") != query.sort or position.get("o") != query.order:
-        raise InvalidCursorError("the cursor belongs to another sort order")
-    last_id, value = position.get("id"), position.get("v")
-    if not isinstance(last_id, int) or not isinstance(value, str):
-        raise InvalidCursorError("malformed cursor")
-    if query.sort == "created_at":
-        try:
-            return datetime.fromisoformat(value), last_id
-        except ValueError:
-            raise InvalidCursorError("malformed cursor") from None
-    return value, last_id
-
-
-def _filtered(owner_id: int | None, query: ItemQuery) -> Select[Item]:
+def _filtered(principal: Principal, query: ItemQuery) -> Select[Item]:
     statement = select(Item)
+    owner_id = visible_owner(principal)
     if owner_id is not None:
         statement = statement.where(Item.owner_id == owner_id)
     if query.q:
@@ -117,54 +133,29 @@ def _filtered(owner_id: int | None, query: ItemQuery) -> Select[Item]:
 
 
 async def list_page(
-    session: AsyncSession, *, owner_id: int | None, query: ItemQuery
+    session: AsyncSession, principal: Principal, query: ItemQuery
 ) -> tuple[list[Item], str | None]:
-    """One page in a stable order (sort key, then id) and the cursor of the next one.
-
-    Keyset pagination: the next page starts after the last row's key, so page N costs the
-    same as page 1 and rows inserted meanwhile cause no duplicates or gaps.
-    """
-    column = Item.created_at if query.sort == "created_at" else Item.title
-    descending = query.order == "desc"
-    statement = _filtered(owner_id, query)
-    after = _after_position(query)
-    if after is not None:
-        value, last_id = after
-        if descending:
-            statement = statement.where(
-                or_(column < value, and_(column == value, Item.id < last_id))
-            )
-        else:
-            statement = statement.where(
-                or_(column > value, and_(column == value, Item.id > last_id))
-            )
-    order = (column.desc(), Item.id.desc()) if descending else (column.asc(), Item.id.asc())
-    rows = list(await session.scalars(statement.order_by(*order).limit(query.limit + 1)))
-    if len(rows) <= query.limit:
-        return rows, None
-    rows = rows[: query.limit]
-    last = rows[-1]
-    cursor = encode_cursor(
-        {"s": query.sort, "o": query.order, "v": _sort_value(last, query.sort), "id": last.id}
+    """One page of the items the caller may see, in a stable order (sort key, then id), and
+    the cursor of the next page (None at the end)."""
+    key = SORT_KEYS[query.sort]
+    try:
+        position = (
+            None
+            if query.cursor is None
+            else decode_cursor(query.cursor, sort=query.sort, order=query.order, key=key)
+        )
+    except CursorError as error:
+        raise InvalidCursorError(str(error)) from None
+    statement = after(
+        _filtered(principal, query),
+        key,
+        Item.id,
+        order=query.order,
+        position=position,
+        limit=query.limit + 1,
     )
-    return rows, cursor
-
-
-async def resolve_owner(session: AsyncSession, principal: Principal, requested: int | None) -> int:
-    """Whose new item this is: the caller's own; superusers and services may name a user."""
-    if not principal.is_superuser:
-        if requested is not None and requested != principal.user_id:
-            raise OwnerNotAllowedError
-        assert principal.user_id is not None  # noqa: S101 (only the service caller has no id)
-        return principal.user_id
-    owner_id = requested if requested is not None else principal.user_id
-    if owner_id is None:
-        raise OwnerRequiredError("send owner_id: the service caller owns no items itself")
-    if owner_id != principal.user_id and await users.get(session, owner_id) is None:
-        raise OwnerNotFoundError(f"no user {owner_id}")
-    return owner_id
-
-
-def visible_owner(principal: Principal) -> int | None:
-    """Whose items the caller may list: everyone's for superusers, else their own."""
-    return None if principal.is_superuser else principal.user_id
+    rows, last = split_page(list(await session.scalars(statement)), query.limit)
+    if last is None:
+        return rows, None
+    value = getattr(last, query.sort)
+    return rows, encode_cursor(query.sort, query.order, value, last.id)

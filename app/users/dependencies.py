@@ -5,15 +5,16 @@ Other domains use these (never the users' models) to know the caller and its rig
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import get_settings, request_settings
 from app.core.db import SessionDep
+from app.core.principal import SERVICE_PRINCIPAL, Principal
+from app.core.schemas import RowId
 from app.core.security import InvalidTokenError as MalformedTokenError
 from app.core.security import decode_access_token, is_valid_service_token
 from app.users import principal_cache, service
@@ -39,20 +40,6 @@ service_token_scheme = APIKeyHeader(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The caller: a signed-in user, or a trusted internal service (no account).
-
-    Plain values, not the account row: a principal may come from the per-worker cache. A
-    route that needs the account itself takes `CurrentUser`, which reads it fresh.
-    """
-
-    user_id: int | None
-    is_superuser: bool
-    is_service: bool = False
-
-
-SERVICE_PRINCIPAL = Principal(user_id=None, is_superuser=True, is_service=True)
 _LOADED_ACCOUNT = "users.principal_account"
 
 
@@ -131,7 +118,7 @@ SuperuserPrincipal = Annotated[Principal, Depends(get_superuser_principal)]
 
 
 async def valid_user(
-    user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    user_id: RowId,
     session: SessionDep,
     _: SuperuserPrincipal,
 ) -> User:

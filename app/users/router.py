@@ -14,10 +14,8 @@ from app.core.ratelimit import check_login
 from app.core.security import create_access_token
 from app.users import service
 from app.users.dependencies import CurrentUser, SuperuserPrincipal, ValidUser
-from app.users.exceptions import InvalidCredentialsError, RegistrationClosedError
 from app.users.models import User
 from app.users.schemas import (
-    PASSWORD_MAX_LENGTH,
     PasswordChange,
     Token,
     UserCreate,
@@ -43,8 +41,6 @@ async def login(
     """OAuth2 password flow: `username` is the email. Wrong email or password: the same 401.
     Attempts are limited per client address and per account (`RATE_LIMIT_LOGIN`)."""
     await check_login(request, form.username)
-    if len(form.password) > PASSWORD_MAX_LENGTH:
-        raise InvalidCredentialsError
     user = await service.authenticate(session, form.username, form.password)
     token = create_access_token(
         str(user.id), settings.SECRET_KEY.get_secret_value(), settings.ACCESS_TOKEN_EXPIRE_MINUTES
@@ -61,9 +57,12 @@ async def login(
 )
 async def sign_up(data: UserCreate, session: SessionDep, settings: SettingsDep) -> User:
     """Create an account (when `OPEN_REGISTRATION` is on). Roles cannot be chosen here."""
-    if not settings.OPEN_REGISTRATION:
-        raise RegistrationClosedError
-    return await service.create(session, data, min_password_length=settings.PASSWORD_MIN_LENGTH)
+    return await service.sign_up(
+        session,
+        data,
+        registration_open=settings.OPEN_REGISTRATION,
+        min_password_length=settings.PASSWORD_MIN_LENGTH,
+    )
 
 
 @router.get("/users/me", response_model=UserRead, tags=["users"], responses=AUTHENTICATED)
@@ -114,7 +113,7 @@ async def list_users(
 
 
 @router.get(
-    "/users/{user_id:int}",
+    "/users/{user_id}",
     response_model=UserRead,
     tags=["users"],
     responses=problem_responses(401, 403, 404),
@@ -125,7 +124,7 @@ async def read_user(user: ValidUser) -> User:
 
 
 @router.patch(
-    "/users/{user_id:int}",
+    "/users/{user_id}",
     response_model=UserRead,
     tags=["users"],
     responses=problem_responses(401, 403, 404, 409),
@@ -140,7 +139,7 @@ async def update_user(
 
 
 @router.delete(
-    "/users/{user_id:int}",
+    "/users/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["users"],
     responses=problem_responses(401, 403, 404),

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from app.core.text import NO_NUL
+from app.core.schemas import NO_NUL, StrictInput
 
 PASSWORD_MAX_LENGTH = 128  # bounds the hashing cost of a single request
 
@@ -20,10 +20,6 @@ def _lower(value: str) -> str:
 Email = Annotated[EmailStr, Field(max_length=320), AfterValidator(_lower)]
 Password = Annotated[str, Field(min_length=8, max_length=PASSWORD_MAX_LENGTH)]
 FullName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=NO_NUL)]
-
-
-class StrictInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class UserCreate(StrictInput):

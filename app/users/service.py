@@ -12,11 +12,18 @@ from app.users import principal_cache
 from app.users.exceptions import (
     EmailAlreadyRegisteredError,
     InvalidCredentialsError,
+    RegistrationClosedError,
     WeakPasswordError,
     WrongCurrentPasswordError,
 )
 from app.users.models import User
-from app.users.schemas import PasswordChange, UserCreate, UserUpdate, UserUpdateMe
+from app.users.schemas import (
+    PASSWORD_MAX_LENGTH,
+    PasswordChange,
+    UserCreate,
+    UserUpdate,
+    UserUpdateMe,
+)
 
 
 async def get(session: AsyncSession, user_id: int) -> User | None:
@@ -76,12 +83,24 @@ async def create(
     return user
 
 
+async def sign_up(
+    session: AsyncSession, data: UserCreate, *, registration_open: bool, min_password_length: int
+) -> User:
+    """A new account of its own making: never a superuser, and only while sign-up is open."""
+    if not registration_open:
+        raise RegistrationClosedError
+    return await create(session, data, min_password_length=min_password_length)
+
+
 async def authenticate(session: AsyncSession, email: str, password: str) -> User:
     """The active user with these credentials; one error for every failure (no enumeration).
 
-    A missing account still costs one hash verification, so timing does not tell either.
+    A missing account still costs one hash verification, so timing does not tell either; a
+    password longer than any we store is refused before hashing (it bounds the cost).
     Stored hashes with outdated parameters are replaced on success.
     """
+    if len(password) > PASSWORD_MAX_LENGTH:
+        raise InvalidCredentialsError
     user = await get_by_email(session, email)
     matches, new_hash = await verify_password(password, user.hashed_password if user else None)
     if user is None or not matches or not user.is_active:

@@ -16,9 +16,8 @@ from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from loguru import logger
 
-from app.core.accesslog import flush_access_log
 from app.core.context import request_id_var
-from app.core.logging import reset_logging, setup_logging, stop_line_writer
+from app.core.logging import reset_logging, setup_logging
 from app.main import create_app
 from tests.conftest import SettingsFactory
 
@@ -26,7 +25,6 @@ from tests.conftest import SettingsFactory
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     yield
-    flush_access_log()
     reset_logging()
     logger.add(lambda message: sys.stderr.write(message), level="WARNING")  # noqa: PLW0108
     logging.basicConfig(handlers=[], level=logging.WARNING, force=True)
@@ -106,7 +104,6 @@ def test_saved_logs_go_under_dated_folders(make_settings: SettingsFactory, tmp_p
     settings = make_settings(SAVE=True, JSON_LOG=True, LOG_SAVE_PATH=folder)
     setup_logging(settings, stream=io.StringIO())
     logger.info("to the file")
-    stop_line_writer()  # writes what its thread has queued
     logger.remove()
     now = datetime.now().astimezone()
     files = list((folder / f"{now:%Y}" / f"{now:%m}").glob("*.log"))
@@ -120,7 +117,7 @@ def test_saved_logs_go_under_dated_folders(make_settings: SettingsFactory, tmp_p
 def test_saved_lines_arrive_whole_and_in_order_through_rotation(
     make_settings: SettingsFactory, tmp_path: Path
 ) -> None:
-    """One process: its writer thread writes batches; none is split, reordered or lost."""
+    """One process writes its own file: no line is split, reordered or lost."""
     folder = tmp_path / "saved"
     settings = make_settings(
         SAVE=True, JSON_LOG=True, LOG_SAVE_PATH=folder, ROTATION="64 KB", COMPRESSION="gz"
@@ -128,7 +125,6 @@ def test_saved_lines_arrive_whole_and_in_order_through_rotation(
     setup_logging(settings, stream=io.StringIO())
     for number in range(3000):
         logger.bind(n=number).info("line {}", number)
-    stop_line_writer()
     logger.remove()
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     rotated = sorted(p for p in files if p.suffix == ".gz")

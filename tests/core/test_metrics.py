@@ -3,17 +3,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.core.metrics import LATENCY_BUCKETS, UNMATCHED_ROUTE, WRITE_EVERY_SECONDS, Metrics
+from app.core.metrics import UNMATCHED_ROUTE, Metrics
 from app.core.version import BuildInfo
 from app.main import create_app
 from tests.assertions import assert_problem
@@ -152,9 +151,6 @@ async def test_metrics_can_be_switched_off(make_settings: SettingsFactory) -> No
     assert not hasattr(application.state, "metrics")
 
 
-# --- Batched writes: tallied per request, written once per WRITE_EVERY_SECONDS -----------
-
-
 def build_info() -> BuildInfo:
     return BuildInfo(
         service="svc",
@@ -175,92 +171,20 @@ def exposition(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, 
     }
 
 
-# On every bucket bound, between bounds, below the first and beyond the last (+Inf).
-DURATIONS = [0.0, 0.001, *LATENCY_BUCKETS, 0.007, 0.3, 0.3, 31.0, 120.0]
-
-
-def test_batched_histogram_and_counter_equal_one_observation_at_a_time() -> None:
-    batched = Metrics(build_info())
-    for seconds in DURATIONS:
-        batched.answered(batched.request_started("GET"), UNMATCHED_ROUTE, 200, seconds)
-    batched.flush()
-    for seconds in DURATIONS[:3]:  # a second batch adds to the first
-        batched.answered(batched.request_started("GET"), UNMATCHED_ROUTE, 200, seconds)
-    batched.flush()
-
-    reference = CollectorRegistry()
-    labels = ("method", "route", "status")
-    counter = Counter("http_requests", "", labels, registry=reference)
-    histogram = Histogram(
-        "http_request_duration_seconds", "", labels, buckets=LATENCY_BUCKETS, registry=reference
-    )
-    Gauge("http_requests_in_progress", "", ("method",), registry=reference).labels("GET").set(0)
-    for seconds in [*DURATIONS, *DURATIONS[:3]]:
-        counter.labels("GET", UNMATCHED_ROUTE, "200").inc()
-        histogram.labels("GET", UNMATCHED_ROUTE, "200").observe(seconds)
-
-    got = exposition(batched.registry)
-    expected = exposition(reference)
-    assert {k: v for k, v in got.items() if not k[0].startswith("service_build")} == pytest.approx(
-        expected
-    )
-
-
-async def test_answers_are_written_within_the_write_interval_without_a_scrape() -> None:
+def test_an_answer_is_counted_at_once_in_its_latency_bucket() -> None:
     metrics = Metrics(build_info())
     method = metrics.request_started("POST")
-    assert ("http_requests_in_progress", (("method", "POST"),)) not in exposition(
-        metrics.registry
-    )  # tallied only
-    await asyncio.sleep(2 * WRITE_EVERY_SECONDS)
     assert exposition(metrics.registry)[("http_requests_in_progress", (("method", "POST"),))] == 1
-
     metrics.answered(method, UNMATCHED_ROUTE, 201, 0.02)
-    key = (("method", "POST"), ("route", UNMATCHED_ROUTE), ("status", "201"))
-    await asyncio.sleep(0)
-    assert exposition(metrics.registry).get(("http_requests_total", key), 0) == 0  # tallied
-    await asyncio.sleep(2 * WRITE_EVERY_SECONDS)
     written = exposition(metrics.registry)
+    key = (("method", "POST"), ("route", UNMATCHED_ROUTE), ("status", "201"))
     assert written[("http_requests_total", key)] == 1
-    bucket = tuple(sorted((*key, ("le", "0.025"))))
-    assert written[("http_request_duration_seconds_bucket", bucket)] == 1
+    assert (
+        written[("http_request_duration_seconds_bucket", tuple(sorted((*key, ("le", "0.01")))))]
+        == 0
+    )
+    assert (
+        written[("http_request_duration_seconds_bucket", tuple(sorted((*key, ("le", "0.025")))))]
+        == 1
+    )
     assert written[("http_requests_in_progress", (("method", "POST"),))] == 0
-
-
-async def test_many_answers_in_one_interval_are_written_once() -> None:
-    metrics = Metrics(build_info())
-    writes = 0
-    flush = metrics.flush
-
-    def counting_flush() -> None:
-        nonlocal writes
-        writes += 1
-        flush()
-
-    metrics.flush = counting_flush  # type: ignore[method-assign]
-    for _ in range(50):
-        metrics.answered(metrics.request_started("GET"), UNMATCHED_ROUTE, 200, 0.001)
-        await asyncio.sleep(0)  # other turns of the loop in between
-    await asyncio.sleep(2 * WRITE_EVERY_SECONDS)
-    key = (("method", "GET"), ("route", UNMATCHED_ROUTE), ("status", "200"))
-    assert exposition(metrics.registry)[("http_requests_total", key)] == 50
-    assert writes <= 3  # a busy machine may stretch 50 turns past one interval
-
-
-def test_without_a_running_loop_answers_are_written_at_once() -> None:
-    metrics = Metrics(build_info())
-    metrics.answered(metrics.request_started("DELETE"), UNMATCHED_ROUTE, 204, 0.001)
-    key = (("method", "DELETE"), ("route", UNMATCHED_ROUTE), ("status", "204"))
-    assert exposition(metrics.registry)[("http_requests_total", key)] == 1
-
-
-async def test_the_lifespan_writes_what_is_pending_on_shutdown(
-    make_settings: SettingsFactory,
-) -> None:
-    application = build(make_settings)
-    async with LifespanManager(application):
-        metrics: Metrics = application.state.metrics
-        metrics.answered(metrics.request_started("GET"), UNMATCHED_ROUTE, 200, 0.01)
-        # Shut down before the loop turns: the count must not be lost.
-    key = (("method", "GET"), ("route", UNMATCHED_ROUTE), ("status", "200"))
-    assert exposition(metrics.registry)[("http_requests_total", key)] == 1
