@@ -15,7 +15,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from app.core.context import NO_REQUEST_ID, current_request_id
+from app.core.context import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -93,27 +93,26 @@ class ServiceUnavailableError(AppError):
     title = "Service unavailable"
 
 
-_STATUS_CODES: dict[int, str] = {
-    400: "bad_request",
+class DatabaseUnavailableError(ServiceUnavailableError):
+    code = "database_unavailable"
+    title = "Database unavailable"
+
+
+# Codes where the status's own name (`HTTPStatus(...).name`, lower-cased) is not ours.
+_CODES = {
     401: "not_authenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    411: "length_required",
-    412: "precondition_failed",
     413: "payload_too_large",
-    415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
     500: "internal_error",
-    503: "service_unavailable",
 }
 
 
 def code_for_status(status: int) -> str:
-    return _STATUS_CODES.get(status, f"http_{status}")
+    try:
+        return _CODES.get(status) or HTTPStatus(status).name.lower()
+    except ValueError:
+        return f"http_{status}"
 
 
 def title_for_status(status: int) -> str:
@@ -123,35 +122,30 @@ def title_for_status(status: int) -> str:
         return "Error"
 
 
-def _request_id(request: Request) -> str:
-    # The catch-all handler runs outside our middleware, after the contextvar is reset.
-    state_id = getattr(request.state, "request_id", None)
-    if isinstance(state_id, str):
-        return state_id
-    rid = current_request_id()
-    return rid if rid != NO_REQUEST_ID else NO_REQUEST_ID
-
-
 def problem_response(
     request: Request,
+    error: AppError | None = None,
     *,
-    status: int,
-    code: str,
-    title: str,
+    status: int = 500,
+    code: str = "internal_error",
+    title: str = "Internal server error",
     detail: str | None = None,
     errors: Sequence[FieldError] | None = None,
     headers: Mapping[str, str] | None = None,
-    service_code: str = "service",
 ) -> JSONResponse:
-    """Build the envelope; the only place a response body for an error is made."""
+    """The envelope for `error`, or for the status and code given: the only place an error
+    body is made."""
+    if error is not None:
+        status, code, title = error.status_code, error.code, error.title
+        detail, headers = error.detail, error.headers
     problem = Problem(
-        type=f"urn:{service_code}:problem:{code}",
+        type=f"urn:{_settings(request, 'SERVICE_CODE', 'service')}:problem:{code}",
         title=title,
         status=status,
         detail=detail,
         instance=request.url.path,
         code=code,
-        request_id=_request_id(request),
+        request_id=request_id_of(request),
         errors=list(errors) if errors is not None else None,
     )
     return JSONResponse(
@@ -162,79 +156,60 @@ def problem_response(
     )
 
 
-def _service_code(request: Request) -> str:
-    settings = getattr(request.app.state, "settings", None)
-    return str(getattr(settings, "SERVICE_CODE", "service"))
+def _settings(request: Request, name: str, default: Any) -> Any:
+    settings = getattr(request.app.state, "settings", None) if "app" in request.scope else None
+    return getattr(settings, name, default)
+
+
+def request_id_of(request: Request) -> str:
+    # The catch-all handler runs outside our middleware, after its contextvar is reset.
+    request_id = request.scope.get("state", {}).get("request_id")
+    return request_id if isinstance(request_id, str) else current_request_id()
 
 
 async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)  # noqa: S101
-    return problem_response(
-        request,
-        status=exc.status_code,
-        code=exc.code,
-        title=exc.title,
-        detail=exc.detail,
-        headers=exc.headers,
-        service_code=_service_code(request),
-    )
-
-
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+    return problem_response(request, exc)
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at this path.
-
-    Starlette's 405 names only the methods of the first route that matched the path, while
-    FastAPI makes one route per method: `Allow` would leave out methods the resource has
-    (RFC 9110 section 15.5.6 wants them all). Only 405 answers pay for this look-up.
-    """
-    routes = request.app.router.routes
-    allowed = []
-    for method in _METHODS:
-        probe = {**request.scope, "method": method}
-        if any(route.matches(dict(probe))[0] == Match.FULL for route in routes):
-            allowed.append(method)
-    return allowed
+    """Every method some route serves at this path: FastAPI makes one route per method, so
+    Starlette's own `Allow` would name only the first (RFC 9110 section 15.5.6 wants all)."""
+    methods = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+    return [
+        method
+        for method in methods
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
-    detail = exc.detail if isinstance(exc.detail, str) else None
     title = title_for_status(exc.status_code)
-    headers = exc.headers
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+    headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    code = code_for_status(exc.status_code)
     return problem_response(
-        request,
-        status=exc.status_code,
-        code=code_for_status(exc.status_code),
-        title=title,
-        detail=detail if detail != title else None,
-        headers=headers,
-        service_code=_service_code(request),
+        request, status=exc.status_code, code=code, title=title, detail=detail, headers=headers
     )
-
-
-def _field_path(loc: Sequence[Any]) -> str:
-    return ".".join(str(part) for part in loc)
 
 
 def validation_errors(raw: Sequence[Any]) -> list[FieldError]:
     """Pydantic's errors without their `input` (it could echo a password) or `ctx`."""
-    out = []
-    for item in raw:
-        if not isinstance(item, Mapping):
-            continue
-        out.append(
-            FieldError(
-                field=_field_path(item.get("loc", ())),
-                message=str(item.get("msg", "invalid value")),
-                type=str(item.get("type", "value_error")),
-            )
+    return [
+        FieldError(
+            field=".".join(str(part) for part in item.get("loc", ())),
+            message=str(item.get("msg", "invalid value")),
+            type=str(item.get("type", "value_error")),
         )
-    return out
+        for item in raw
+        if isinstance(item, Mapping)
+    ]
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -247,27 +222,16 @@ async def handle_validation_error(request: Request, exc: Exception) -> JSONRespo
         title="Request validation failed",
         detail=f"{len(errors)} invalid input(s)",
         errors=errors,
-        service_code=_service_code(request),
     )
 
 
 async def handle_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """Last resort: log the traceback with the request id; say nothing of internals in prod."""
-    request_id = _request_id(request)
-    logger.bind(request_id=request_id).opt(exception=exc).error(
+    logger.bind(request_id=request_id_of(request)).opt(exception=exc).error(
         "unhandled error on {} {}", request.method, request.url.path
     )
-    settings = getattr(request.app.state, "settings", None)
-    is_prod = bool(getattr(settings, "is_prod", True))
-    detail = None if is_prod else f"{type(exc).__name__}: {exc}"
-    return problem_response(
-        request,
-        status=500,
-        code="internal_error",
-        title="Internal server error",
-        detail=detail,
-        service_code=_service_code(request),
-    )
+    is_prod = _settings(request, "is_prod", True)
+    return problem_response(request, detail=None if is_prod else f"{type(exc).__name__}: {exc}")
 
 
 _DATABASE_ERRORS: tuple[tuple[type[Exception], int, str, str], ...] = (
@@ -277,11 +241,8 @@ _DATABASE_ERRORS: tuple[tuple[type[Exception], int, str, str], ...] = (
     (sa_exc.OperationalError, 503, "database_unavailable", "Database unavailable"),
     (sa_exc.InterfaceError, 503, "database_unavailable", "Database unavailable"),
 )
-UNAVAILABLE = (503, "database_unavailable", "Database unavailable")
-# SQLSTATE classes that say the database cannot serve now, whatever the driver's exception
-# class: 08 connection exception, 53 insufficient resources (too many connections, disk
-# full, out of memory), 57 operator intervention (shutting down, starting up). asyncpg's
-# "too many clients" reaches SQLAlchemy as a plain DBAPIError.
+# SQLSTATE classes saying the database cannot serve now, whatever the driver's exception
+# class: 08 connection, 53 insufficient resources, 57 operator intervention.
 _UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
 
 
@@ -292,7 +253,7 @@ def _database_error_answer(exc: Exception) -> tuple[int, str, str] | None:
     if isinstance(exc, sa_exc.DBAPIError):
         sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         if isinstance(sqlstate, str) and sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES:
-            return UNAVAILABLE
+            return 503, DatabaseUnavailableError.code, DatabaseUnavailableError.title
     return None
 
 
@@ -302,22 +263,16 @@ async def handle_database_error(request: Request, exc: Exception) -> JSONRespons
     if answer is None:
         return await handle_unexpected_error(request, exc)
     status, code, title = answer
+    cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
     logger.warning(
         "database error on {} {}: {} {}",
         request.method,
         request.url.path,
-        type(exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc).__name__,
-        exc.orig if isinstance(exc, sa_exc.DBAPIError) and status == 503 else "",
+        type(cause).__name__,
+        cause if status == 503 else "",
     )
     headers = {"Retry-After": "1"} if status == 503 else None
-    return problem_response(
-        request,
-        status=status,
-        code=code,
-        title=title,
-        headers=headers,
-        service_code=_service_code(request),
-    )
+    return problem_response(request, status=status, code=code, title=title, headers=headers)
 
 
 def register_error_handlers(app: FastAPI) -> None:
@@ -337,37 +292,29 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {
             "model": Problem,
             "description": title_for_status(status),
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {PROBLEM_JSON: {"schema": {"$ref": _PROBLEM_REF}}},
         }
         for status in statuses
     }
 
 
-# Responses every route can answer with, for the OpenAPI document (the middleware answers
-# 400/413/429/431 before a route runs; 500 is the last resort).
+_PROBLEM_REF = "#/components/schemas/Problem"
+# Responses every route can answer with (the middleware answers 400/413/429/431 before a
+# route runs; 500 is the last resort).
 PROBLEM_RESPONSES = problem_responses(400, 413, 422, 429, 431, 500)
 
 
-_PROBLEM_REF = "#/components/schemas/Problem"
-
-
 def document_problem_media_type(openapi: dict[str, Any]) -> dict[str, Any]:
-    """Say in the OpenAPI document that errors are `application/problem+json`.
-
-    FastAPI files every response model under `application/json`; our error responses are sent
-    as problem+json, so a client (or a schema-conformance check) would otherwise expect the
-    wrong media type. Every 4xx/5xx response whose schema is the envelope is moved over.
-    """
+    """Say in the OpenAPI document that errors are `application/problem+json`: FastAPI files
+    every response model under `application/json`, so a client would expect the wrong type."""
     for operations in openapi.get("paths", {}).values():
         for operation in operations.values():
-            if not isinstance(operation, dict):
-                continue
-            for status, response in operation.get("responses", {}).items():
-                content = response.get("content")
-                if str(status)[:1] not in {"4", "5"} or not content:
-                    continue
-                json_entry = content.get("application/json", {})
-                if json_entry.get("schema", {}).get("$ref") == _PROBLEM_REF:
-                    del content["application/json"]
-                    content[PROBLEM_JSON] = json_entry
+            responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+            for status, response in responses.items():
+                content = response.get("content") or {}
+                entry = content.get("application/json", {})
+                if str(status)[:1] in {"4", "5"} and entry.get("schema", {}).get("$ref") == (
+                    _PROBLEM_REF
+                ):
+                    content[PROBLEM_JSON] = content.pop("application/json")
     return openapi

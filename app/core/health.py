@@ -10,18 +10,13 @@ from loguru import logger
 from pydantic import BaseModel
 
 from app.core.db import ping
-from app.core.errors import Problem, ServiceUnavailableError
+from app.core.errors import DatabaseUnavailableError, Problem
 
 router = APIRouter(prefix="/health", tags=["health"])
 
 
 class HealthStatus(BaseModel):
     status: Literal["ok"] = "ok"
-
-
-class DatabaseUnavailableError(ServiceUnavailableError):
-    code = "database_unavailable"
-    title = "Database unavailable"
 
 
 _OK = HealthStatus()

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
 from time import perf_counter
+from typing import Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.accesslog import log_access
 from app.core.context import request_id_var
-from app.core.errors import problem_response
+from app.core.errors import AppError, problem_response
 from app.core.metrics import Metrics, route_template
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -160,48 +160,32 @@ class SecurityHeaders:
         return self.api_headers
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """Why a request is refused before it reaches the app."""
+class HeadersTooLargeError(AppError):
+    status_code = 431
+    code = "headers_too_large"
+    title = "Request header fields too large"
 
-    status: int
-    code: str
-    title: str
-    detail: str
 
-    async def send(self, scope: Scope, send: Send) -> None:
-        await send_problem(
-            scope, send, status=self.status, code=self.code, title=self.title, detail=self.detail
-        )
+class PayloadTooLargeError(AppError):
+    status_code = 413
+    code = "payload_too_large"
+    title = "Request body too large"
+
+
+class InvalidHostError(AppError):
+    code = "invalid_host"
+    title = "Invalid host header"
 
 
 async def send_problem(
-    scope: Scope,
-    send: Send,
-    *,
-    status: int,
-    code: str,
-    title: str,
-    detail: str | None = None,
-    headers: dict[str, str] | None = None,
+    scope: Scope, send: Send, error: AppError | None = None, **fields: Any
 ) -> None:
-    """Answer from middleware in the one error envelope (built by `errors.problem_response`)."""
-    app = scope.get("app")
-    settings = getattr(getattr(app, "state", None), "settings", None)
-    response = problem_response(
-        Request(scope),
-        status=status,
-        code=code,
-        title=title,
-        detail=detail,
-        headers=headers,
-        service_code=str(getattr(settings, "SERVICE_CODE", "service")),
-    )
+    """Answer from middleware in the one error envelope (`errors.problem_response`)."""
 
     async def no_body() -> Message:
         return {"type": "http.disconnect"}
 
-    await response(scope, no_body, send)
+    await problem_response(Request(scope), error, **fields)(scope, no_body, send)
 
 
 class RequestLimitsMiddleware:
@@ -217,7 +201,7 @@ class RequestLimitsMiddleware:
         self.max_body = max_body_bytes
         self.max_headers = max_header_bytes
 
-    def _check_headers(self, scope: Scope) -> Refusal | bool:
+    def _check_headers(self, scope: Scope) -> AppError | bool:
         """A refusal for a header block we won't take, else whether the body needs no counting:
         a fine length is declared, or there is no body (HTTP/1.1: neither a length nor
         `Transfer-Encoding`)."""
@@ -231,35 +215,25 @@ class RequestLimitsMiddleware:
             elif name == b"transfer-encoding":
                 chunked = True
         if size > self.max_headers:
-            return Refusal(
-                431,
-                "headers_too_large",
-                "Request header fields too large",
-                f"the request headers exceed {self.max_headers} bytes",
-            )
+            return HeadersTooLargeError(f"the request headers exceed {self.max_headers} bytes")
         if declared is None:
             return not chunked
         if not declared.isdigit():
-            return Refusal(400, "bad_request", "Bad request", "invalid Content-Length")
+            return AppError("invalid Content-Length")
         if int(declared) > self.max_body:
             return self._too_large()
         return True
 
-    def _too_large(self) -> Refusal:
-        return Refusal(
-            413,
-            "payload_too_large",
-            "Request body too large",
-            f"the request body exceeds {self.max_body} bytes",
-        )
+    def _too_large(self) -> AppError:
+        return PayloadTooLargeError(f"the request body exceeds {self.max_body} bytes")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         checked = self._check_headers(scope)
-        if isinstance(checked, Refusal):
-            await checked.send(scope, send)
+        if isinstance(checked, AppError):
+            await send_problem(scope, send, checked)
         elif checked:
             # The server delivers no more than the declared length (or no body at all).
             await self.app(scope, receive, send)
@@ -281,7 +255,7 @@ class RequestLimitsMiddleware:
                 if received > self.max_body:
                     refused = True
                     if not response_started:
-                        await self._too_large().send(scope, send)
+                        await send_problem(scope, send, self._too_large())
                     # The app sees a client that went away and stops reading.
                     return {"type": "http.disconnect"}
             return message
@@ -334,11 +308,5 @@ class TrustedHostMiddleware:
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
         else:
-            await send_problem(
-                scope,
-                send,
-                status=400,
-                code="invalid_host",
-                title="Invalid host header",
-                detail="the Host header is not one this service answers to",
-            )
+            detail = "the Host header is not one this service answers to"
+            await send_problem(scope, send, InvalidHostError(detail))
