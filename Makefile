@@ -48,7 +48,7 @@ lint: install ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: install ## mypy strict on app/
+typecheck: install ## mypy strict on app/ and tools/
 	$(BIN)/mypy
 
 contracts: install ## import-linter architecture contracts
@@ -114,10 +114,10 @@ image: ## build the production image (needs a Docker engine)
 
 domain: install ## scaffold a domain: make domain name=orders (then make migrate && make test)
 	@test -n "$(name)" || { echo 'usage: make domain name=orders [singular=order]'; exit 2; }
-	$(BIN)/python -m app.cli new-domain "$(name)" $(if $(singular),--singular "$(singular)")
+	$(BIN)/python -m tools.new_domain "$(name)" $(if $(singular),--singular "$(singular)")
 
 rename: install ## rename the service: make rename name="Orders Service" code=ord package=orders-service
-	$(BIN)/python -m app.cli rename $(if $(name),--name "$(name)") $(if $(code),--code "$(code)") \
+	$(BIN)/python -m tools.rename $(if $(name),--name "$(name)") $(if $(code),--code "$(code)") \
 	  $(if $(package),--package "$(package)")
 
 precommit: install ## install the git pre-commit hook (ruff, mypy; runs offline from .venv)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The template as a product: in a copy of HEAD, scaffold `orders`; then ruff, mypy and the
 # import contracts over the result, the orders tests and the whole-tree tests on SQLite and
-# PostgreSQL, and /openapi.json must list the orders operations.
+# PostgreSQL, and /openapi.json must list the orders operations under `{order_id}`.
+# (tests/scaffold/test_no_drift.py proves a scaffold is the example renamed, byte for byte.)
 # Reuses this checkout's .venv through a symlink and PYTHONPATH, so nothing is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,14 +24,14 @@ export PYTHONPATH="$COPY"
 PY=.venv/bin/python
 
 echo "-- scaffold orders in $COPY"
-$PY -m app.cli new-domain orders
+$PY -m tools.new_domain orders
 test -f migrations/versions/0003_create_orders.py
 
 echo "-- a second run and a bad name are refused, writing nothing"
 before="$(find app tests migrations pyproject.toml -type f -not -path '*/__pycache__/*' | sort | xargs sha1sum)"
-if $PY -m app.cli new-domain orders 2>err.txt; then echo "re-scaffolding orders succeeded"; exit 1; fi
+if $PY -m tools.new_domain orders 2>err.txt; then echo "re-scaffolding orders succeeded"; exit 1; fi
 grep -q "exists already" err.txt
-if $PY -m app.cli new-domain class 2>err.txt; then echo "a keyword was accepted"; exit 1; fi
+if $PY -m tools.new_domain class 2>err.txt; then echo "a keyword was accepted"; exit 1; fi
 grep -q "keyword" err.txt
 rm -f err.txt
 after="$(find app tests migrations pyproject.toml -type f -not -path '*/__pycache__/*' | sort | xargs sha1sum)"
@@ -71,6 +72,8 @@ expected = {
 }
 missing = expected - operations
 assert not missing, f"missing from /openapi.json: {sorted(missing)}"
+converters = sorted(path for path in paths if ":" in path)
+assert not converters, f"path converters leak into /openapi.json: {converters}"
 print(f"openapi lists {len(operations)} orders operations")
 PY
 echo "product checks passed"

@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from app.scaffold import registry
-from app.scaffold.render import DomainNames, ScaffoldError, names_for
+from tools.errors import ToolError
+from tools.scaffold import registry
+from tools.scaffold.names import DomainNames, names_for
 
 NAMES = names_for("orders")
 MAIN = """from app.core.config import Settings
@@ -65,5 +66,5 @@ ONE_LAYER = CONTRACTS.replace('"app.main", "app.items", "app.users", ', "")
 def test_a_missing_insertion_point_is_refused(
     edit: Callable[[str, DomainNames], str], text: str, reason: str
 ) -> None:
-    with pytest.raises(ScaffoldError, match=re.escape(reason)):
+    with pytest.raises(ToolError, match=re.escape(reason)):
         edit(text, NAMES)

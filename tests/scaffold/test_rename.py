@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
-from app.scaffold.rename import current, rename
-from app.scaffold.render import ScaffoldError
+from tools.errors import ToolError
+from tools.rename import current, main, rename
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ("pyproject.toml", "uv.lock", ".env.example", "README.md")
@@ -60,7 +59,7 @@ def test_rename_changes_every_place_and_nothing_else(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     old = current(project)
-    args = ["rename", "--name", "Orders Service", "--code", "ord", "--package", "orders-service"]
+    args = ["--name", "Orders Service", "--code", "ord", "--package", "orders-service"]
     assert main([*args, "--root", str(project)]) == 0
     assert "next: make install" in capsys.readouterr().out
     assert _settings_in(project) == {
@@ -87,8 +86,8 @@ def test_rename_changes_every_place_and_nothing_else(
 
 
 def test_renaming_twice_and_partially_works(project: Path) -> None:
-    assert main(["rename", "--code", "first", "--root", str(project)]) == 0
-    assert main(["rename", "--code", "second", "--root", str(project)]) == 0
+    assert main(["--code", "first", "--root", str(project)]) == 0
+    assert main(["--code", "second", "--root", str(project)]) == 0
     assert _settings_in(project)["code"] == "second"
     assert current(project).package == "fastapi-service-template"
 
@@ -109,7 +108,7 @@ def test_bad_values_are_refused_and_nothing_changes(
 ) -> None:
     before = {name: (project / name).read_text() for name in FILES}
     config = (project / "app/core/config.py").read_text()
-    assert main(["rename", *args, "--root", str(project)]) == 2
+    assert main([*args, "--root", str(project)]) == 2
     assert reason in capsys.readouterr().err
     assert {name: (project / name).read_text() for name in FILES} == before
     assert (project / "app/core/config.py").read_text() == config
@@ -118,12 +117,12 @@ def test_bad_values_are_refused_and_nothing_changes(
 def test_a_hand_edited_config_is_refused(project: Path) -> None:
     config = project / "app/core/config.py"
     config.write_text(config.read_text().replace("SERVICE_CODE: str = Field(", "SERVICE_CODE = ("))
-    with pytest.raises(ScaffoldError, match=r"app/core/config\.py: found no line"):
+    with pytest.raises(ToolError, match=r"app/core/config\.py: found no line"):
         rename(project, code="ord")
     env_example = project / ".env.example"
     config.write_text((ROOT / "app/core/config.py").read_text())
     env_example.write_text(env_example.read_text().replace("SERVICE_CODE=", "# SERVICE_CODE="))
-    with pytest.raises(ScaffoldError, match=r"\.env\.example: found no line"):
+    with pytest.raises(ToolError, match=r"\.env\.example: found no line"):
         rename(project, code="ord")
     assert current(project).code == "fst"
 
@@ -133,7 +132,7 @@ def test_the_lock_still_matches_after_a_rename(project: Path) -> None:
     uv = ROOT / ".tools" / "bin" / "uv"
     if not uv.exists():
         pytest.skip("uv is installed by `make install` into .tools/")
-    assert main(["rename", "--package", "orders-service", "--root", str(project)]) == 0
+    assert main(["--package", "orders-service", "--root", str(project)]) == 0
     checked = subprocess.run(  # noqa: S603
         [str(uv), "lock", "--check", "--offline"],
         cwd=project,

@@ -1,4 +1,4 @@
-"""`rename`: make the template yours in one command.
+"""`python -m tools.rename --name ... --code ... --package ...`: make the template yours.
 
 The service's name and code live in the settings' defaults (`app/core/config.py`, mirrored in
 `.env.example`) and the distribution name in `pyproject.toml` (mirrored in `uv.lock`); this
@@ -8,7 +8,9 @@ image and object name; it checks every new value first and writes nothing when o
 
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -16,7 +18,7 @@ from typing import Annotated
 from pydantic import TypeAdapter, ValidationError
 
 from app.core.config import Settings
-from app.scaffold.render import ScaffoldError
+from tools.errors import ToolError
 
 PACKAGE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 CONFIG = Path("app/core/config.py")
@@ -36,7 +38,7 @@ class Identity:
 def _one(pattern: str, text: str, where: Path) -> re.Match[str]:
     match = re.search(pattern, text, re.MULTILINE)
     if match is None:
-        raise ScaffoldError(f"{where}: found no line matching {pattern!r}")
+        raise ToolError(f"{where}: found no line matching {pattern!r}")
     return match
 
 
@@ -54,16 +56,16 @@ def current(root: Path) -> Identity:
 def check(new: Identity) -> None:
     """The settings' own validators judge the name and code; PEP 508 the package."""
     if '"' in new.name or "\\" in new.name:
-        raise ScaffoldError("the service name may not contain quotes or backslashes")
+        raise ToolError("the service name may not contain quotes or backslashes")
     for setting, value in (("SERVICE_NAME", new.name), ("SERVICE_CODE", new.code)):
         field = Settings.model_fields[setting]
         try:
             TypeAdapter(Annotated[str, *field.metadata]).validate_python(value)
         except ValidationError as error:
             first = error.errors(include_url=False, include_input=False)[0]
-            raise ScaffoldError(f"{setting}: {first['msg']}") from None
+            raise ToolError(f"{setting}: {first['msg']}") from None
     if not PACKAGE.match(new.package):
-        raise ScaffoldError(
+        raise ToolError(
             f"package {new.package!r}: use lowercase letters, digits and dashes (orders-service)"
         )
 
@@ -71,7 +73,7 @@ def check(new: Identity) -> None:
 def _sub(pattern: str, replacement: str, text: str, where: Path) -> str:
     result, count = re.subn(pattern, lambda _: replacement, text, count=1, flags=re.MULTILINE)
     if count != 1:
-        raise ScaffoldError(f"{where}: found no line matching {pattern!r}")
+        raise ToolError(f"{where}: found no line matching {pattern!r}")
     return result
 
 
@@ -144,7 +146,7 @@ def _rename_deployment_names(root: Path, old: str, new: str, texts: dict[Path, s
 def rename(
     root: Path, *, name: str | None = None, code: str | None = None, package: str | None = None
 ) -> list[Path]:
-    """Rename the service under `root`; the files changed, or ScaffoldError and no change."""
+    """Rename the service under `root`; the files changed, or ToolError and no change."""
     old = current(root)
     new = Identity(name=name or old.name, code=code or old.code, package=package or old.package)
     texts = plan(root, new)
@@ -158,3 +160,35 @@ def rename(
             (root / path).write_text(originals[path], encoding="utf-8")
         raise
     return changed
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.rename", description="Rename the service: name, code, package."
+    )
+    parser.add_argument("--name", help='human name, e.g. "Orders Service" (SERVICE_NAME)')
+    parser.add_argument("--code", help="short code, e.g. ord (SERVICE_CODE: error URIs, logs)")
+    parser.add_argument("--package", help="distribution name, e.g. orders-service (pyproject)")
+    parser.add_argument("--root", default=".", help="project root (default: current folder)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if not (args.name or args.code or args.package):
+        sys.stderr.write("rename: give --name, --code and/or --package\n")
+        return 2
+    try:
+        changed = rename(Path(args.root), name=args.name, code=args.code, package=args.package)
+    except ToolError as error:
+        sys.stderr.write(f"rename: {error}; nothing was written\n")
+        return 2
+    for path in changed:
+        sys.stdout.write(f"changed {path}\n")
+    if any(path.name == "pyproject.toml" for path in changed):
+        sys.stdout.write("next: make install  (installs the project under its new name)\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

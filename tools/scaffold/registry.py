@@ -1,6 +1,6 @@
 """Text edits that register a new domain in main.py, models.py and the import contracts.
 
-Each edit returns the new text or raises ScaffoldError when its insertion point is gone, so the
+Each edit returns the new text or raises ToolError when its insertion point is gone, so the
 scaffolder can check every edit before it writes anything.
 """
 
@@ -11,7 +11,8 @@ import re
 import tomllib
 from collections.abc import Callable
 
-from app.scaffold.render import DomainNames, ScaffoldError
+from tools.errors import ToolError
+from tools.scaffold.names import DomainNames
 
 ROUTERS_MARKER = "# new-domain: routers above this line"
 FIRST_PARTY_IMPORT = re.compile(r"^from app\.[\w.]+ import [\w, ]+$")
@@ -23,7 +24,7 @@ def _insert_import(text: str, line: str, where: str) -> str:
     lines = text.splitlines()
     start = next((i for i, row in enumerate(lines) if FIRST_PARTY_IMPORT.match(row)), None)
     if start is None:
-        raise ScaffoldError(f"{where}: found no `from app.... import ...` lines to extend")
+        raise ToolError(f"{where}: found no `from app.... import ...` lines to extend")
     end = start
     while end < len(lines) and FIRST_PARTY_IMPORT.match(lines[end]):
         end += 1
@@ -35,7 +36,7 @@ def register_router(main_py: str, names: DomainNames) -> str:
     """Import the domain's router in app/main.py and include it above the marker."""
     marker = next((row for row in main_py.splitlines() if row.strip() == ROUTERS_MARKER), None)
     if marker is None:
-        raise ScaffoldError(f"app/main.py: the line `{ROUTERS_MARKER}` is missing")
+        raise ToolError(f"app/main.py: the line `{ROUTERS_MARKER}` is missing")
     indent = marker[: len(marker) - len(marker.lstrip())]
     include = f"{indent}app.include_router({names.domain}_router, prefix=settings.api_prefix)"
     text = main_py.replace(marker, f"{include}\n{marker}", 1)
@@ -48,7 +49,7 @@ def register_models(models_py: str, names: DomainNames) -> str:
     """Import the domain's model in app/models.py and list it in `__all__`."""
     match = ALL_LINE.search(models_py)
     if match is None:
-        raise ScaffoldError("app/models.py: no one-line `__all__ = [...]` to extend")
+        raise ToolError("app/models.py: no one-line `__all__ = [...]` to extend")
     exported = json.loads(f"[{match.group('names')}]")
     rendered = ", ".join(json.dumps(name) for name in sorted({*exported, names.Entity}))
     text = models_py[: match.start()] + f"__all__ = [{rendered}]" + models_py[match.end() :]
@@ -64,7 +65,7 @@ def _append(values: list[str], module: str) -> list[str]:
 def _add_to_domain_layer(values: list[str], module: str) -> list[str]:
     """The layer right below app.main holds the domains: independent siblings, `|`."""
     if len(values) < 2:
-        raise ScaffoldError("pyproject.toml: the layers contract has no domain layer")
+        raise ToolError("pyproject.toml: the layers contract has no domain layer")
     siblings = [part.strip() for part in values[1].split("|")]
     if module not in siblings:
         siblings.append(module)
@@ -78,7 +79,7 @@ def _edit_list_lines(
     pattern = re.compile(rf"^{key} = (?P<list>\[[^\]]*\])(?P<tail>\s*# domains)$", re.MULTILINE)
     matches = list(pattern.finditer(text))
     if not matches:
-        raise ScaffoldError(f"pyproject.toml: no `{key} = [...]  # domains` line in the contracts")
+        raise ToolError(f"pyproject.toml: no `{key} = [...]  # domains` line in the contracts")
     for match in reversed(matches):
         values: list[str] = json.loads(match.group("list"))
         rendered = json.dumps(edit(values, module))
@@ -95,7 +96,7 @@ def register_contracts(pyproject: str, names: DomainNames) -> str:
     try:
         contracts = tomllib.loads(text)["tool"]["importlinter"]["contracts"]
     except (tomllib.TOMLDecodeError, KeyError) as error:  # pragma: no cover (a bug here)
-        raise ScaffoldError(f"pyproject.toml: the edited contracts do not parse: {error}") from None
+        raise ToolError(f"pyproject.toml: the edited contracts do not parse: {error}") from None
     if not any(module in str(contract.get("layers", "")) for contract in contracts):
-        raise ScaffoldError("pyproject.toml: the domain did not land in the layers contract")
+        raise ToolError("pyproject.toml: the domain did not land in the layers contract")
     return text

@@ -1,1 +1,0 @@
-"""The domain scaffolder: `python -m app.cli new-domain <name>` writes a working domain."""

@@ -1,0 +1,4 @@
+"""Development tools that never ship: `python -m tools.new_domain`, `python -m tools.rename`.
+
+They live outside `app/` so the wheel and the image hold only what the service runs.
+"""
