@@ -11,14 +11,19 @@ PG_URL="${CI_POSTGRES_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test}"
 
 test -x "$ROOT/.venv/bin/python" || make install
 
-echo "-- the pre-commit hooks run (offline, from .venv)"
-.venv/bin/pre-commit validate-config .pre-commit-config.yaml
-.venv/bin/pre-commit run --all-files --show-diff-on-failure
 COPY="$(mktemp -d "${TMPDIR:-/tmp}/product-ci.XXXXXX")"
 trap 'rm -rf "$COPY"' EXIT
 git archive HEAD | tar -x -C "$COPY"
 ln -s "$ROOT/.venv" "$COPY/.venv"
 cd "$COPY"
+
+# In the copy: `--all-files` runs the fixing hooks on the working tree, and the checkout may
+# hold someone's uncommitted work.
+echo "-- the pre-commit hooks run (offline, from .venv)"
+git init -q && git add -A && git -c user.name=ci -c user.email=ci@localhost commit -qm copy
+.venv/bin/pre-commit validate-config .pre-commit-config.yaml
+.venv/bin/pre-commit run --all-files --show-diff-on-failure
+rm -rf .git
 # The venv's editable install points at $ROOT: put the copy first on the path.
 export PYTHONPATH="$COPY"
 PY=.venv/bin/python
