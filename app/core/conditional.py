@@ -44,16 +44,10 @@ def if_match_version(
 ExpectedVersion = Annotated[int | None, Depends(if_match_version)]
 
 
-def if_none_match(
-    if_none_match: Annotated[
-        str | None,
-        Header(max_length=256, description="ETags the caller holds: a current one gets 304."),
-    ] = None,
-) -> str | None:
-    return if_none_match
-
-
-IfNoneMatch = Annotated[str | None, Depends(if_none_match)]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(max_length=256, description="ETags the caller holds: a current one gets 304."),
+]
 
 
 def is_current(header: str | None, version: int) -> bool:

@@ -28,19 +28,10 @@ if TYPE_CHECKING:
 
     from app.core.config import Settings
 
-ROUTED_LOGGERS = (
-    "uvicorn",
-    "uvicorn.error",
-    "gunicorn",
-    "gunicorn.error",
-    "gunicorn.access",
-    "sqlalchemy",
-    "sqlalchemy.engine",
-    "alembic",
-    "asyncio",
-)
+ROUTED_LOGGERS: tuple[str, ...] = ("uvicorn", "uvicorn.error", "gunicorn", "gunicorn.error")
+ROUTED_LOGGERS += ("gunicorn.access", "sqlalchemy", "sqlalchemy.engine", "alembic", "asyncio")
 SILENCED_LOGGERS = ("uvicorn.access",)
-_STANDARD_EXTRA = {"request_id"}
+_NOT_EXTRA = frozenset({"request_id", "logger_name"})
 
 
 class InterceptHandler(logging.Handler):
@@ -80,7 +71,7 @@ def json_line(record: Record) -> str:
         "request_id": record["extra"].get("request_id", "-"),
     }
     for key, value in record["extra"].items():
-        if key not in _STANDARD_EXTRA and key != "logger_name" and not key.startswith("_"):
+        if key not in _NOT_EXTRA and not key.startswith("_"):
             payload[key] = value
     exception = record["exception"]
     if exception is not None and exception.type is not None:
@@ -91,20 +82,15 @@ def json_line(record: Record) -> str:
 
 
 def _json_format(record: Record) -> str:
-    # Every sink gets the same record: the line is built once, not once per sink (with
-    # SAVE=true the stdout and the file sink both write it).
+    # Built once per record, however many sinks write it.
     if "_json" not in record["extra"]:
         record["extra"]["_json"] = json_line(record)
     return "{extra[_json]}\n"
 
 
 def _human_format(fmt: str) -> Callable[[Record], str]:
-    template = fmt + "\n{exception}"
-
-    def render(record: Record) -> str:
-        return template
-
-    return render
+    template = fmt + "\n{exception}"  # what loguru appends to a format given as text
+    return lambda _record: template
 
 
 def log_file_path(settings: Settings) -> str:
@@ -114,31 +100,22 @@ def log_file_path(settings: Settings) -> str:
 
 
 def setup_logging(
-    settings: Settings,
-    *,
-    stream: TextIO | None = None,
-    with_file_sink: bool | None = None,
+    settings: Settings, *, stream: TextIO | None = None, with_file_sink: bool | None = None
 ) -> None:
     """(Re)configure loguru and route std logging into it; safe to run again (SIGHUP).
-
-    `with_file_sink=None` follows `SAVE`. In a gunicorn worker the "file sink" sends each
-    line to the master, the one process that writes and rotates the files (`app.core.logrelay`).
-    """
+    `with_file_sink=None` follows `SAVE`."""
     with _state.lock:
         logger.remove()
         _state.file_handler_id = None
         logger.configure(extra={"request_id": None}, patcher=_add_request_id)
-        formatter: Callable[[Record], str] = (
-            _json_format if settings.JSON_LOG else _human_format(settings.LOGURU_FORMAT)
-        )
-        diagnose = not settings.is_prod
+        formatter = _json_format if settings.JSON_LOG else _human_format(settings.LOGURU_FORMAT)
         logger.add(
             stream or sys.stdout,
             level=settings.LEVEL,
             format=formatter,
             colorize=False if settings.JSON_LOG else None,
-            backtrace=diagnose,
-            diagnose=diagnose,
+            backtrace=not settings.is_prod,
+            diagnose=not settings.is_prod,  # variable values in tracebacks may be secrets
         )
         if with_file_sink if with_file_sink is not None else settings.SAVE:
             add_file_sink(settings)
@@ -157,8 +134,8 @@ class _LoggingState:
     """This process's saved-file handler, and where a gunicorn worker relays its lines."""
 
     def __init__(self) -> None:
-        # Held while handlers are swapped and while a relayed line is written, so a
-        # reconfiguration (SIGHUP) never drops a line between remove() and add().
+        # Held while handlers are swapped and while a relayed line is written: a SIGHUP's
+        # reconfiguration never drops a line between remove() and add().
         self.lock = threading.RLock()
         self.relay_write: Callable[[str], None] | None = None
         self.file_handler_id: int | None = None
@@ -177,9 +154,13 @@ def add_file_sink(settings: Settings) -> int:
     (`app.core.logrelay`), which writes them through this same sink with its own lines.
     """
     with _state.lock:
-        diagnose = not settings.is_prod
         level = logger.level(settings.LEVEL).no
-        line_format = _file_formatter(settings)
+        line_format = (
+            _json_format
+            if settings.JSON_LOG
+            else _human_format(re.sub(r"</?[a-z]+>", "", settings.LOGURU_FORMAT))
+        )
+        diagnose = not settings.is_prod
         if _state.relay_write is not None:
             handler_id = logger.add(
                 _state.relay_write,
@@ -205,8 +186,8 @@ def add_file_sink(settings: Settings) -> int:
                 rotation=settings.ROTATION,
                 retention=settings.RETENTION,
                 compression=settings.COMPRESSION,
-                colorize=False,
                 encoding="utf-8",
+                colorize=False,
                 backtrace=diagnose,
                 diagnose=diagnose,
             )
@@ -232,12 +213,6 @@ def write_relayed_line(line: str) -> None:
         logger.bind(relayed_line=line).log(RELAYED_LEVEL, "")
 
 
-def _file_formatter(settings: Settings) -> Callable[[Record], str]:
-    if settings.JSON_LOG:
-        return _json_format
-    return _human_format(_strip_colors(settings.LOGURU_FORMAT))
-
-
 def use_relay(write: Callable[[str], None]) -> None:
     """In a new gunicorn worker, right after the fork: file lines go to `write` from now on.
 
@@ -254,10 +229,6 @@ def use_relay(write: Callable[[str], None]) -> None:
             add_file_sink(_state.file_settings)
 
 
-def _strip_colors(fmt: str) -> str:
-    return re.sub(r"</?[a-z]+>", "", fmt)
-
-
 def std_level(level: str) -> int:
     """Loguru's level name as a std-logging level (TRACE and SUCCESS have no std twin)."""
     number: int = {"TRACE": logging.DEBUG, "SUCCESS": logging.INFO}.get(level) or (
@@ -270,14 +241,10 @@ def route_std_logging(settings: Settings) -> None:
     """Send every std-logging logger we know of (and the root) through loguru."""
     handler = InterceptHandler()
     logging.basicConfig(handlers=[handler], level=std_level(settings.LEVEL), force=True)
-    for name in ROUTED_LOGGERS:
+    for name in (*ROUTED_LOGGERS, *SILENCED_LOGGERS):
         std = logging.getLogger(name)
-        std.handlers = [handler]
+        std.handlers = [handler] if name in ROUTED_LOGGERS else []
         std.propagate = False
-    for name in SILENCED_LOGGERS:
-        std = logging.getLogger(name)
-        std.handlers = []
-        std.propagate = False
-        std.disabled = True
+        std.disabled = name in SILENCED_LOGGERS
     sql_level = logging.INFO if settings.DB_ECHO else logging.WARNING
     logging.getLogger("sqlalchemy.engine").setLevel(sql_level)

@@ -1,15 +1,11 @@
 """One writer for the saved log files under gunicorn: workers send their lines to the master.
 
-Why not let every worker add the file sink: each would rotate the same dated file on its own
-and lines get lost or duplicated (loguru issues #1111, #1145). Why not loguru's `enqueue=True`
-shared across the fork: its queue is guarded by a lock shared by all processes, and a worker
-SIGKILLed (OOM killer, gunicorn timeout) while holding it freezes every other worker's logging.
-
-A Unix datagram socket has neither problem. Each line travels as whole datagrams (long ones in
-numbered parts that the master joins per sender), so lines never interleave, and a killed
-worker loses only what it had not yet sent. In the master a reader thread writes each line
-through the one file sink, which alone rotates, compresses and prunes; a worker never waits
-on the disk (the socket buffers what the master has not read yet).
+Every worker rotating the same dated file loses or duplicates lines (loguru #1111, #1145);
+loguru's `enqueue=True` across a fork shares one lock, and a worker SIGKILLed while holding it
+freezes every other worker's logging. A Unix datagram socket has neither problem: a line
+travels as whole datagrams (long ones in numbered parts), so lines never interleave and a
+killed worker loses only what it had not sent. A reader thread in the master writes each line
+through the one file sink, which alone rotates, compresses and prunes.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
-"""Prometheus metrics: requests by method, route template and status, latency, requests in
-progress, build info; `GET /metrics` to scrape them.
+"""Prometheus metrics (requests by method, route template and status; latency; requests in
+progress; build info) and `GET /metrics`.
 
-Under gunicorn, prometheus_client runs in multiprocess mode (gunicorn.conf.py sets
-PROMETHEUS_MULTIPROC_DIR before anything imports it): each worker writes its values to files
-in that folder and a scrape, whichever worker answers it, sums every worker, dead ones too.
-The metric objects live per app (their own registry), so several apps in one test process
-do not count into each other.
+Under gunicorn prometheus_client runs in multiprocess mode (gunicorn.conf.py sets
+PROMETHEUS_MULTIPROC_DIR first): a scrape sums every worker's files, dead workers' too. Each
+app has its own registry, so apps in one test process do not count into each other.
 """
 
 from __future__ import annotations

@@ -1,13 +1,10 @@
 """The gunicorn worker class: uvicorn-worker's, plus what it leaves out.
 
-- `graceful_timeout` reaches uvicorn as its own graceful-shutdown timeout, a little shorter,
-  so in-flight requests finish and the lifespan shutdown (disposing the database pool) still
-  runs before gunicorn's SIGKILL (uvicorn-worker passes only keepalive, max_requests,
-  timeout and forwarded_allow_ips).
+- gunicorn's `graceful_timeout` reaches uvicorn (a little shorter), so in-flight requests
+  finish and the lifespan shutdown still runs before gunicorn's SIGKILL.
 - `lifespan="on"`: a failing startup stops the worker instead of serving without a database.
-- uvicorn's own access log is off: `RequestContextMiddleware` writes the one access line.
-- Shutdown (SIGTERM, SIGHUP reload, max_requests recycling) drains instead of cutting: see
-  `DrainingServer`.
+- Shutdown (SIGTERM, SIGHUP, max_requests recycling) drains instead of cutting
+  (`DrainingServer`).
 """
 
 from __future__ import annotations
@@ -60,19 +57,11 @@ def _has_unread_bytes(connection: Any) -> bool:
 class DrainingServer(Server):
     """uvicorn's server whose shutdown answers every request that has reached it.
 
-    uvicorn stops listening and closes idle keep-alive connections the moment shutdown
-    starts. A request a client sent on such a connection just before (or that sits unread in
-    the socket) is then lost, and so is every connection still queued on the listener when
-    the last process holding it closes it: under load that shows up as connection errors on
-    every reload, recycling or stop. Here shutdown goes in two steps:
-
-    1. For `DRAIN_SECONDS` the worker keeps listening, and every response says
-       `Connection: close`: busy clients get their answers and move to new connections,
-       which this worker or another one (or its replacement) still accepts. Two workers
-       recycled at once thus never leave the listener without a process accepting.
-    2. It takes over what is queued on the listener, stops listening, answers what it holds
-       (new connections included: their first request is on its way) and closes kept-alive
-       connections that stayed idle through the drain.
+    uvicorn stops listening and closes idle keep-alive connections at once, losing requests
+    just sent on them and connections still queued on the listener. Here, for
+    `DRAIN_SECONDS` the worker keeps listening and answers with `Connection: close`, so
+    clients move to connections another worker accepts; then it adopts the listen queue,
+    stops listening, answers what it holds and closes connections that stayed idle.
     """
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
@@ -109,13 +98,8 @@ class DrainingServer(Server):
         await super().shutdown(sockets=None)
 
     async def _adopt_backlog(self, listeners: list[socket.socket]) -> None:
-        """Serve the connections already waiting in the listen queue.
-
-        The kernel completes a client's handshake before any process accepts it. When the
-        last process holding the listener closes it (on SIGTERM every worker does), what is
-        still queued is reset: requests the client has sent are lost. That queue fills while
-        workers are busy or restarting, so it is taken over here, right before the close.
-        """
+        """Serve the connections waiting in the listen queue: closing the last listener
+        would reset them, with the requests their clients already sent."""
         loop = asyncio.get_running_loop()
         protocol_class: Any = self.config.http_protocol_class  # uvicorn's H11/HttpTools class
         protocol = functools.partial(

@@ -68,7 +68,7 @@ async def list_items(
     },
 )
 async def read_item(
-    item: OwnedItem, if_none_match: IfNoneMatch, response: Response
+    item: OwnedItem, response: Response, if_none_match: IfNoneMatch = None
 ) -> Item | Response:
     """One item; `If-None-Match` with its current ETag answers 304."""
     tag = etag(item.version)
