@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,48 @@ from httpx import ASGITransport, AsyncClient
 from loguru import logger
 
 import app.models
+from app.core import security
 from app.core.config import Settings
 from app.main import create_app
 from tests import dbutil
 
 SettingsFactory = Callable[..., Settings]
+
+# The cheapest argon2id the library accepts: the tests hash and verify hundreds of passwords,
+# each tens of milliseconds at the deployed cost (19 MiB, 2 passes).
+# `production_password_hashing` brings the deployed parameters back for the test that pins
+# them. Servers the tests start as processes keep the deployed cost.
+CHEAP_ARGON2 = {"ARGON2_MEMORY_KIB": 8, "ARGON2_TIME_COST": 1, "ARGON2_PARALLELISM": 1}
+PRODUCTION_ARGON2 = {name: getattr(security, name) for name in CHEAP_ARGON2}
+
+
+def _use_argon2(patch: pytest.MonkeyPatch, parameters: Mapping[str, int]) -> None:
+    for name, value in parameters.items():
+        patch.setattr(security, name, value)
+    _forget_hashers()
+
+
+def _forget_hashers() -> None:
+    """The hasher and the dummy hash are cached with the parameters they were built with."""
+    security._password_hash.cache_clear()
+    security._dummy_hash.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        _use_argon2(patch, CHEAP_ARGON2)
+        yield
+    _forget_hashers()
+
+
+@pytest.fixture
+def production_password_hashing() -> Iterator[None]:
+    """argon2id as deployed, for the one test that checks those parameters for real."""
+    with pytest.MonkeyPatch.context() as patch:
+        _use_argon2(patch, PRODUCTION_ARGON2)
+        yield
+    _forget_hashers()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -23,6 +23,15 @@ def _comparable(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != "request_id"}
 
 
+async def _stored_hash(application: FastAPI, user_id: int) -> str:
+    async with application.state.session_factory() as session:
+        stored: str | None = await session.scalar(
+            select(User.hashed_password).where(User.id == user_id)
+        )
+    assert stored is not None
+    return stored
+
+
 async def test_login_returns_a_bearer_token(client: AsyncClient, application: FastAPI) -> None:
     _, email = await create_user(application)
     response = await client.post(TOKEN_URL, data={"username": email, "password": DEFAULT_PASSWORD})
@@ -95,10 +104,24 @@ async def test_outdated_hash_is_renewed_at_login(client: AsyncClient, applicatio
         user.hashed_password = weak.hash(DEFAULT_PASSWORD)
     response = await client.post(TOKEN_URL, data={"username": email, "password": DEFAULT_PASSWORD})
     assert response.status_code == 200
-    async with application.state.session_factory() as session:
-        stored = await session.scalar(select(User.hashed_password).where(User.id == user_id))
-    assert stored is not None
+    stored = await _stored_hash(application, user_id)
     assert f"m={security.ARGON2_MEMORY_KIB},t={security.ARGON2_TIME_COST}" in stored
+
+
+@pytest.mark.usefixtures("production_password_hashing")
+async def test_passwords_are_stored_with_the_deployed_argon2id(
+    client: AsyncClient, application: FastAPI
+) -> None:
+    """The one test that pays the deployed cost (the others hash cheaply, tests/conftest.py):
+    what an account stores, and that login verifies it without renewing it."""
+    user_id, email = await create_user(application)
+    stored = await _stored_hash(application, user_id)
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    right = await client.post(TOKEN_URL, data={"username": email, "password": DEFAULT_PASSWORD})
+    assert right.status_code == 200
+    wrong = await client.post(TOKEN_URL, data={"username": email, "password": "nope-nope"})
+    assert_problem(wrong, 401, "invalid_credentials")
+    assert await _stored_hash(application, user_id) == stored  # deployed parameters: kept
 
 
 async def test_password_hashing_is_bounded_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,6 +129,7 @@ async def test_password_hashing_is_bounded_per_process(monkeypatch: pytest.Monke
     a worker's memory stays bounded (each holds ARGON2_MEMORY_KIB)."""
     import asyncio
     import threading
+    import time
 
     real_hash = security._password_hash()
     lock = threading.Lock()
@@ -119,6 +143,7 @@ async def test_password_hashing_is_bounded_per_process(monkeypatch: pytest.Monke
                 running += 1
                 peak = max(peak, running)
             try:
+                time.sleep(0.02)  # what a deployed hash costs: the tests hash cheaply
                 return real_hash.hash(password)
             finally:
                 with lock:
