@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 from httpx import AsyncClient
@@ -65,26 +64,3 @@ async def account(
 def service_headers(application: FastAPI) -> dict[str, str]:
     settings: Settings = application.state.settings
     return {"X-Token": settings.service_token}
-
-
-async def create_items(
-    application: FastAPI,
-    owner_id: int,
-    count: int,
-    *,
-    title: str = "item {i}",
-    start: datetime | None = None,
-) -> list[int]:
-    """Rows straight through the session (fast), one second apart unless `start` is None."""
-    from app.items.models import Item
-
-    made = []
-    async with application.state.session_factory() as session, session.begin():
-        for i in range(count):
-            item = Item(title=title.format(i=i), description="", owner_id=owner_id)
-            if start is not None:
-                item.created_at = start + timedelta(seconds=i)
-            session.add(item)
-            made.append(item)
-        await session.flush()
-        return [item.id for item in made]

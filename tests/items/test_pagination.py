@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from tests.assertions import assert_problem
-from tests.factories import Account, account, create_items
+from tests.factories import Account, account
+from tests.items.factories import create_items
 
 ITEMS = "/api/v1/items"
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -80,16 +80,10 @@ def test_the_migration_is_the_example_renamed_and_restamped(scaffolded: Scaffold
     assert _without_revision(BACK.text(text)) == _without_revision(expected)
 
 
-def test_shared_helpers_are_copied_renamed(scaffolded: Scaffold) -> None:
-    """A helper the example's tests import from a shared module (`create_items` today) gains
-    a renamed twin there; the original stays as it was."""
-    root = scaffolded.root
-    for relative in [p for p in scaffolded.written if p.parts[0] == "tests" and len(p.parts) == 2]:
-        original = (ROOT / relative).read_text(encoding="utf-8")
-        edited = (root / relative).read_text(encoding="utf-8")
-        assert edited.startswith(original.rstrip())
-        added = edited[len(original.rstrip()) :].strip("\n")
-        assert BACK.text(added) in original
+def test_only_the_registry_files_are_edited(scaffolded: Scaffold) -> None:
+    """The example is whole: nothing outside it gains code for a new domain."""
+    edited = {p for p in scaffolded.written if (ROOT / p).exists()}
+    assert edited == {Path("app/main.py"), Path("app/models.py"), Path("pyproject.toml")}
 
 
 def test_the_migration_applies_and_reverts(scaffolded: Scaffold, tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ from app.users.principal_cache import PrincipalCache
 from app.users.schemas import UserUpdate
 from tests.assertions import assert_problem
 from tests.conftest import SettingsFactory
-from tests.factories import DEFAULT_PASSWORD, account, create_items, service_headers
+from tests.factories import DEFAULT_PASSWORD, account, service_headers
+from tests.items.factories import create_items
 
 PROBE = "/probe/principal"
 ME = "/api/v1/users/me"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tools.scaffold import example, layout, migration, registry
 from tools.scaffold.checks import check_compiles, check_no_clash, check_project
-from tools.scaffold.helpers import shared_helpers
+from tools.scaffold.helpers import check_self_contained
 from tools.scaffold.names import EXAMPLE, DomainNames, names_for
 from tools.scaffold.words import Rename
 from tools.scaffold.writing import Undo
@@ -40,6 +40,7 @@ def plan(root: Path, names: DomainNames) -> Plan:
     sources = example.sources(root)
     source_migration = migration.example(root)
     sources[source_migration] = (root / source_migration).read_text(encoding="utf-8")
+    check_self_contained(sources, rename, example.own_packages(EXAMPLE))
     result = Plan(names)
     for relative, text in sources.items():
         check_no_clash(relative, text, rename)
@@ -51,8 +52,6 @@ def plan(root: Path, names: DomainNames) -> Plan:
         check_compiles(relative, text)
     for relative, edit in REGISTRY_EDITS.items():
         result.edited[relative] = edit((root / relative).read_text(encoding="utf-8"), names)
-    own = example.own_packages(EXAMPLE)
-    result.edited.update(shared_helpers(root, sources, rename, own))
     for texts in (result.created, result.edited):
         for relative, text in texts.items():
             if relative.suffix == ".py":
