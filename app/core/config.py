@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Iterator
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from fastapi import Depends, Request
+from limits import parse
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -26,18 +30,6 @@ MIN_PROD_SECRET_LENGTH = 32
 MIN_PROD_SERVICE_TOKEN_LENGTH = 24
 
 
-def _split_csv(value: object) -> object:
-    """Accept `a,b,c` from the environment as well as a JSON list."""
-    if isinstance(value, str):
-        stripped = value.strip()
-        if stripped.startswith("["):
-            import json
-
-            return json.loads(stripped)
-        return [part.strip() for part in stripped.split(",") if part.strip()]
-    return value
-
-
 CsvList = Annotated[list[str], NoDecode]
 
 
@@ -47,7 +39,6 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
-        case_sensitive=False,
         extra="ignore",
         env_ignore_empty=True,
         frozen=True,
@@ -63,7 +54,7 @@ class Settings(BaseSettings):
     DOCS_ENABLED: bool | None = None
     FORWARDED_ALLOW_IPS: CsvList = Field(default_factory=lambda: ["127.0.0.1"])
 
-    # Production serving (gunicorn.conf.py); see the README's "Production serving"
+    # Production serving (gunicorn.conf.py); see docs/serving.md
     WORKERS: int | None = Field(default=None, ge=1, le=256)
     GUNICORN_TIMEOUT: int = Field(default=30, ge=1, le=3600)
     GRACEFUL_TIMEOUT: int = Field(default=30, ge=1, le=3600)
@@ -75,11 +66,7 @@ class Settings(BaseSettings):
 
     # Database
     DATABASE_URL: str = DEFAULT_SQLITE_URL
-    # Connections a worker keeps open (opened on demand, up to this many), so its steady
-    # concurrency never churns: an overflow connection is closed on return, and under load
-    # that churn (a connect, TLS, statements prepared again) cost 10-13% of an item read
-    # (bench/RESULTS.md). With no overflow, a worker holds at most DB_POOL_SIZE; requests
-    # beyond that wait up to DB_POOL_TIMEOUT for one.
+    # No overflow by default: a worker keeps its connections, and waits DB_POOL_TIMEOUT for one.
     DB_POOL_SIZE: int = Field(default=20, ge=1, le=200)
     DB_MAX_OVERFLOW: int = Field(default=0, ge=0, le=200)
     DB_POOL_TIMEOUT: float = Field(default=5.0, gt=0, le=120)
@@ -107,13 +94,7 @@ class Settings(BaseSettings):
     SECRET_KEY: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1, le=60 * 24 * 30)
     AUTH_CACHE_SECONDS: float = Field(
-        default=5,
-        ge=0,
-        le=300,
-        description="How long a worker may trust an account's active and superuser state it "
-        "looked up for a bearer token, instead of reading the account on every request. A "
-        "change made through this worker applies at once; one made by another worker or "
-        "straight in the database takes up to this long. 0: look the account up every time.",
+        default=5, ge=0, le=300, description="Seconds a worker trusts an account's looked-up state"
     )
     OPEN_REGISTRATION: bool = True
     FIRST_SUPERUSER_EMAIL: str = "admin@example.com"
@@ -140,8 +121,11 @@ class Settings(BaseSettings):
         "FORWARDED_ALLOW_IPS", "CORS_ORIGINS", "TRUSTED_HOSTS", "TRUSTED_PROXIES", mode="before"
     )
     @classmethod
-    def _csv(cls, value: object) -> object:
-        return _split_csv(value)
+    def _split_csv(cls, value: object) -> object:
+        """Accept `a,b,c` from the environment as well as a JSON list."""
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return json.loads(value) if isinstance(value, str) else value
 
     @field_validator(
         "COMPRESSION",
@@ -156,38 +140,20 @@ class Settings(BaseSettings):
     def _none_word(cls, value: object) -> object:
         return None if isinstance(value, str) and value.strip().lower() in {"", "none"} else value
 
-    @model_validator(mode="after")
-    def _rate_limit_notation(self) -> Settings:
-        """Checked only with rate limiting on: `limits` is imported only then (ratelimit.py)."""
-        if not self.RATE_LIMIT_ENABLED:
-            return self
-        from limits import parse
-
-        for name in ("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN"):
-            try:
-                parse(getattr(self, name))
-            except ValueError:
-                raise ValueError(
-                    f"{name}: expected the `limits` notation, e.g. '600/minute'"
-                ) from None
-        return self
-
-    @field_validator("TRUSTED_PROXIES")
-    @classmethod
-    def _proxy_networks(cls, value: list[str]) -> list[str]:
-        from ipaddress import ip_network
-
-        for entry in value:
-            try:
-                ip_network(entry, strict=False)
-            except ValueError:
-                raise ValueError("expected IP addresses or networks, e.g. 10.0.0.0/8") from None
-        return value
-
     @field_validator("LEVEL", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("TRUSTED_PROXIES")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        try:
+            for entry in value:
+                ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError("expected IP addresses or networks, e.g. 10.0.0.0/8") from None
+        return value
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -197,41 +163,48 @@ class Settings(BaseSettings):
         if value.startswith("sqlite://"):
             raise ValueError("use an async driver: sqlite+aiosqlite:///...")
         if value.startswith("sqlite") and (":memory:" in value or "mode=memory" in value):
-            # Each pooled connection would open its own empty database, without the tables.
+            # Each pooled connection would open its own empty database.
             raise ValueError("an in-memory SQLite database is refused: use a file path")
         return value
 
     @model_validator(mode="after")
-    def _production_guards(self) -> Settings:
+    def _refuse_unsafe(self) -> Settings:
+        """Every refused combination in one error, so one failed start names them all."""
+        problems = list(self._problems())
+        if self.is_prod:
+            problems += [f"{problem} when STATUS=prod" for problem in self._unsafe_in_prod()]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _problems(self) -> Iterator[str]:
+        for name in ("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN") if self.RATE_LIMIT_ENABLED else ():
+            try:
+                parse(getattr(self, name))
+            except ValueError:
+                yield f"{name}: expected the `limits` notation, e.g. '600/minute'"
         if self.CORS_ORIGINS == ["*"]:
-            raise ValueError("CORS_ORIGINS='*' is refused: list the allowed origins")
+            yield "CORS_ORIGINS='*' is refused: list the allowed origins"
         if self.SERVICE_TOKEN_REQUIRED and not self.service_token:
-            raise ValueError("X_TOKEN is empty while SERVICE_TOKEN_REQUIRED=true: set a token")
-        if self.STATUS != "prod":
-            return self
+            yield "X_TOKEN is empty while SERVICE_TOKEN_REQUIRED=true: set a token"
+
+    def _unsafe_in_prod(self) -> Iterator[str]:
         secret = self.SECRET_KEY.get_secret_value()
         if secret == DEFAULT_SECRET_KEY or len(secret) < MIN_PROD_SECRET_LENGTH:
-            raise ValueError(
-                f"SECRET_KEY must be set to a random value of at least "
-                f"{MIN_PROD_SECRET_LENGTH} characters when STATUS=prod"
-            )
+            yield f"SECRET_KEY must be {MIN_PROD_SECRET_LENGTH}+ random characters, not the default"
         if self.is_sqlite and not self.ALLOW_SQLITE_IN_PROD:
-            raise ValueError(
-                "DATABASE_URL is SQLite while STATUS=prod: use PostgreSQL or set "
-                "ALLOW_SQLITE_IN_PROD=true"
-            )
-        if self.service_token and len(self.service_token) < MIN_PROD_SERVICE_TOKEN_LENGTH:
-            raise ValueError(
+            yield "DATABASE_URL is SQLite: use PostgreSQL or set ALLOW_SQLITE_IN_PROD=true"
+        if 0 < len(self.service_token) < MIN_PROD_SERVICE_TOKEN_LENGTH:
+            yield (
                 f"X_TOKEN acts as a superuser: use at least {MIN_PROD_SERVICE_TOKEN_LENGTH} "
-                "random characters when STATUS=prod"
+                "random characters"
             )
         password = self.FIRST_SUPERUSER_PASSWORD.get_secret_value()
         if password == DEFAULT_SUPERUSER_PASSWORD or len(password) < self.PASSWORD_MIN_LENGTH:
-            raise ValueError(
-                "FIRST_SUPERUSER_PASSWORD must be changed from its default (and be at least "
-                "PASSWORD_MIN_LENGTH long) when STATUS=prod"
+            yield (
+                "FIRST_SUPERUSER_PASSWORD must be changed from its default and be at least "
+                "PASSWORD_MIN_LENGTH long"
             )
-        return self
 
     @property
     def is_prod(self) -> bool:
@@ -256,17 +229,16 @@ class Settings(BaseSettings):
 
 def describe_validation_error(error: ValidationError) -> str:
     """One line naming every offending variable, for a start that must stop."""
-    parts = []
-    for item in error.errors(include_url=False, include_input=False):
-        name = ".".join(str(p) for p in item["loc"]) or "settings"
-        parts.append(f"{name}: {item['msg']}")
+    parts = [
+        f"{'.'.join(map(str, item['loc'])) or 'settings'}: {item['msg']}"
+        for item in error.errors(include_url=False, include_input=False)
+    ]
     return "invalid configuration: " + "; ".join(parts)
 
 
 def request_settings(request: Request) -> Settings:
     """The settings of the app serving this request (tests run apps with different ones)."""
-    settings: Settings = request.app.state.settings
-    return settings
+    return cast(Settings, request.app.state.settings)
 
 
 SettingsDep = Annotated["Settings", Depends(request_settings)]

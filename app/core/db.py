@@ -1,17 +1,17 @@
-"""Async SQLAlchemy: the engine (one per process, made in the lifespan), the model base and the
-per-request session dependency."""
+"""Async SQLAlchemy: the engine, the model base and the per-request session dependency."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event, func, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -45,16 +45,12 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
+        if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime given; use an aware one")
-        return value.astimezone(UTC)
+        return None if value is None else value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else value.replace(tzinfo=value.tzinfo or UTC).astimezone(UTC)
 
 
 def utcnow() -> datetime:
@@ -83,9 +79,8 @@ def _sqlite_for_concurrent_writers(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON"):
+            cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -96,63 +91,41 @@ def _sqlite_for_concurrent_writers(engine: AsyncEngine) -> None:
 def create_engine(settings: Settings) -> AsyncEngine:
     """One engine per process and event loop: call it from the lifespan, never at import."""
     url = settings.DATABASE_URL
+    pool: dict[str, Any] = {
+        "pool_size": settings.DB_POOL_SIZE,
+        "max_overflow": settings.DB_MAX_OVERFLOW,
+        "pool_timeout": settings.DB_POOL_TIMEOUT,
+    }
     if settings.is_sqlite:
         ensure_sqlite_folder(url)
-        engine = create_async_engine(
-            url,
-            echo=False,
-            pool_pre_ping=True,
-            pool_size=settings.DB_POOL_SIZE,
-            max_overflow=settings.DB_MAX_OVERFLOW,
-            pool_timeout=settings.DB_POOL_TIMEOUT,
-            connect_args={"timeout": 30},
-        )
+        engine = create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": 30}, **pool)
         _sqlite_for_concurrent_writers(engine)
         return engine
-    connect_args: dict[str, Any] = {}
+    args: dict[str, Any] = {}
     if url.startswith("postgresql+asyncpg"):
         server_settings = {"application_name": settings.SERVICE_CODE}
         if settings.DB_STATEMENT_TIMEOUT_MS:
             server_settings["statement_timeout"] = str(settings.DB_STATEMENT_TIMEOUT_MS)
-        connect_args = {"server_settings": server_settings, "timeout": settings.DB_POOL_TIMEOUT}
+        args = {"server_settings": server_settings, "timeout": settings.DB_POOL_TIMEOUT}
+    # No ping unless asked for (asyncpg's is three round trips); closed connections are replaced.
     engine = create_async_engine(
-        url,
-        echo=False,
-        # Off by default: asyncpg's ping is three round trips (BEGIN, `;`, ROLLBACK) on every
-        # checkout, which tripled PostgreSQL's CPU per item read (bench/RESULTS.md). A
-        # connection the server closed is still replaced before use, without a round trip
-        # (`_replace_closed_connections`); DB_POOL_PRE_PING=true also catches connections a
-        # middlebox dropped without telling either side.
-        pool_pre_ping=settings.DB_POOL_PRE_PING,
-        pool_size=settings.DB_POOL_SIZE,
-        max_overflow=settings.DB_MAX_OVERFLOW,
-        pool_timeout=settings.DB_POOL_TIMEOUT,
-        pool_recycle=1800,
-        connect_args=connect_args,
+        url, pool_pre_ping=settings.DB_POOL_PRE_PING, pool_recycle=1800, connect_args=args, **pool
     )
     _replace_closed_connections(engine)
     return engine
 
 
 def _replace_closed_connections(engine: AsyncEngine) -> None:
-    """At checkout, a connection whose socket the server closed while it sat in the pool (a
-    restart, a failover, `pg_terminate_backend`, an idle timeout) is thrown away and the pool
-    hands out a new one (SQLAlchemy retries a checkout that raises `DisconnectionError`).
-    The driver learns of the close from the socket, so this costs no round trip."""
+    """At checkout, drop a connection the server closed (no round trip): the pool gets another."""
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        driver = getattr(dbapi_connection, "driver_connection", None)
-        is_closed = getattr(driver, "is_closed", None)
+        is_closed = getattr(getattr(dbapi_connection, "driver_connection", None), "is_closed", None)
         if is_closed is not None and is_closed():
             raise sa_exc.DisconnectionError("the server closed this pooled connection")
 
 
 def ensure_sqlite_folder(url: str) -> None:
-    from pathlib import Path
-
-    from sqlalchemy.engine import make_url
-
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -180,6 +153,5 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-# scope="function": the commit runs before the response is sent, so a failed commit
-# reaches the error handler instead of leaving the client with a 200.
+# scope="function": the commit runs before the response, so a failed commit is never a 200.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

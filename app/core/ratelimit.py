@@ -2,9 +2,7 @@
 `REDIS_URL` is set so every worker and replica shares them.
 
 A default limit per client address guards the whole API (`RateLimitMiddleware`); the login
-route adds a strict limit per address and per account (`check_login`). The storage is made in
-the lifespan (`create_rate_limiter`), on the serving loop, never at import; `limits` itself is
-imported only then, so a service with rate limiting off does not carry it (1.6 MiB a process).
+route adds a strict limit per address and per account (`check_login`).
 """
 
 from __future__ import annotations
@@ -12,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
-from typing import TYPE_CHECKING
 
 from fastapi import Request
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from limits.errors import StorageError
 from loguru import logger
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -24,14 +24,7 @@ from app.core.config import Settings
 from app.core.errors import AppError, ServiceUnavailableError
 from app.core.middleware import send_problem
 
-if TYPE_CHECKING:
-    from limits import RateLimitItem
-    from limits.aio.storage import Storage
-
 REDIS_TIMEOUT_SECONDS = 1.0
-_FORWARDED_FOR = b"x-forwarded-for"
-
-Network = IPv4Network | IPv6Network
 
 
 class RateLimitedError(AppError):
@@ -40,11 +33,8 @@ class RateLimitedError(AppError):
     title = "Too many requests"
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            f"rate limit reached; retry in {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
-        )
-        self.retry_after = retry_after
+        detail = f"rate limit reached; retry in {retry_after} s"
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
 class RateLimitUnavailableError(ServiceUnavailableError):
@@ -52,32 +42,20 @@ class RateLimitUnavailableError(ServiceUnavailableError):
     title = "Login temporarily unavailable"
 
 
-class RateLimitStorageError(Exception):
-    """The counters' storage could not be reached (the `limits` error, wrapped)."""
-
-
 def _storage(settings: Settings) -> Storage:
-    from limits.aio.storage import MemoryStorage, RedisStorage
-
-    if not settings.REDIS_URL:
-        return MemoryStorage()
     url = settings.REDIS_URL
-    if not url.startswith("async+"):
-        url = "async+" + url
+    if not url:
+        return MemoryStorage()
     return RedisStorage(
-        url,
-        wrap_exceptions=True,
+        url if url.startswith("async+") else "async+" + url,
+        wrap_exceptions=True,  # every failure is a StorageError
         key_prefix=f"{settings.SERVICE_CODE}:ratelimit",
         connect_timeout=REDIS_TIMEOUT_SECONDS,
         stream_timeout=REDIS_TIMEOUT_SECONDS,
     )
 
 
-def _networks(entries: list[str]) -> tuple[Network, ...]:
-    return tuple(ip_network(entry, strict=False) for entry in entries)
-
-
-def _is_in(address: str, networks: tuple[Network, ...]) -> bool:
+def _is_in(address: str, networks: list[IPv4Network | IPv6Network]) -> bool:
     try:
         ip = ip_address(address)
     except ValueError:
@@ -85,52 +63,32 @@ def _is_in(address: str, networks: tuple[Network, ...]) -> bool:
     return any(ip in network for network in networks)
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of one hit: allowed, or refused with the seconds until a retry may pass."""
-
-    allowed: bool
-    retry_after: int = 0
-
-
 class RateLimiter:
     """The app's limits, their shared storage, and who the client is."""
 
-    def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
-        from limits import parse  # here, not at import: see the module docstring
-        from limits.aio.storage import MemoryStorage
-        from limits.aio.strategies import (
-            FixedWindowRateLimiter,
-            MovingWindowRateLimiter,
-        )
-        from limits.errors import StorageError
-
-        self.enabled = settings.RATE_LIMIT_ENABLED
-        self.storage = storage or _storage(settings)
-        self._in_memory = isinstance(self.storage, MemoryStorage)
-        self._storage_error = StorageError
-        # The default limit runs on every API request: a fixed window is the cheapest (one
-        # increment; at worst twice the limit across a window edge). Logins are rare and
-        # the limit must be exact: a moving window.
+    def __init__(self, settings: Settings) -> None:
+        self.storage = _storage(settings)
+        # A fixed window, one increment, for every API request; a moving window, exact, for logins.
         self.cheap = FixedWindowRateLimiter(self.storage)
         self.exact = MovingWindowRateLimiter(self.storage)
         self.default = parse(settings.RATE_LIMIT_DEFAULT)
         self.login = parse(settings.RATE_LIMIT_LOGIN)
         self.api_prefix = settings.api_prefix + "/"
-        self.trusted_proxies = _networks(settings.TRUSTED_PROXIES)
+        self.trusted_proxies = [ip_network(net, strict=False) for net in settings.TRUSTED_PROXIES]
 
     def client_address(self, scope: Scope) -> str:
         """The peer address; behind a trusted proxy, the nearest untrusted `X-Forwarded-For` hop.
 
-        Walking the list from the right and stopping at the first address no trusted proxy
-        vouches for means a client cannot pick its own identity by sending the header itself.
+        Walking the hops from the right, a client cannot pick its own identity with the header.
         """
         client = scope.get("client")
         peer: str = client[0] if client else "unknown"
-        if not self.trusted_proxies or not _is_in(peer, self.trusted_proxies):
+        if not _is_in(peer, self.trusted_proxies):
             return peer
         forwarded: list[str] = [
-            value.decode("latin-1") for name, value in scope["headers"] if name == _FORWARDED_FOR
+            value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name == b"x-forwarded-for"
         ]
         hops = [hop.strip() for line in forwarded for hop in line.split(",") if hop.strip()]
         for hop in reversed(hops):
@@ -138,21 +96,17 @@ class RateLimiter:
                 return hop
         return hops[0] if hops else peer
 
-    async def hit(self, item: RateLimitItem, *identifiers: str, exact: bool = False) -> Verdict:
-        """Count one request against `item` for these identifiers (RateLimitStorageError if
-        the storage is unreachable)."""
+    async def hit(self, item: RateLimitItem, *identifiers: str, exact: bool = False) -> int:
+        """Count one request: 0 if allowed, else seconds until a retry (StorageError if down)."""
         strategy = self.exact if exact else self.cheap
-        try:
-            if await strategy.hit(item, *identifiers):
-                return Verdict(allowed=True)
-            stats = await strategy.get_window_stats(item, *identifiers)
-        except self._storage_error as error:
-            raise RateLimitStorageError(str(error)) from error
-        return Verdict(allowed=False, retry_after=max(1, math.ceil(stats.reset_time - time.time())))
+        if await strategy.hit(item, *identifiers):
+            return 0
+        stats = await strategy.get_window_stats(item, *identifiers)
+        return max(1, math.ceil(stats.reset_time - time.time()))
 
     async def close(self) -> None:
         """Drop the in-memory counters (Redis counters expire by themselves)."""
-        if self._in_memory:
+        if isinstance(self.storage, MemoryStorage):
             await self.storage.reset()
 
 
@@ -163,49 +117,27 @@ def create_rate_limiter(settings: Settings) -> RateLimiter:
 class RateLimitMiddleware:
     """The default limit per client address on every request under the API prefix.
 
-    When the shared storage cannot be reached the request passes (logged): an outage of the
-    counters must not take the whole API down with it. Health probes, docs and metrics are not
-    counted.
+    An unreachable storage lets the request through (logged): an outage of the counters must
+    not take the API down with it.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limiter: RateLimiter | None = getattr(
-            getattr(scope.get("app"), "state", None), "rate_limiter", None
-        )
-        if (
-            scope["type"] != "http"
-            or limiter is None
-            or not limiter.enabled
-            or not scope["path"].startswith(limiter.api_prefix)
-        ):
-            await self.app(scope, receive, send)
-            return
-        try:
-            verdict = await limiter.hit(limiter.default, "api", limiter.client_address(scope))
-        except RateLimitStorageError as error:
-            logger.warning("rate-limit storage unavailable, request let through: {}", error)
-            verdict = Verdict(allowed=True)
-        if verdict.allowed:
-            await self.app(scope, receive, send)
-            return
-        refusal = RateLimitedError(verdict.retry_after)
-        await send_problem(
-            scope,
-            send,
-            status=refusal.status_code,
-            code=refusal.code,
-            title=refusal.title,
-            detail=refusal.detail,
-            headers=refusal.headers,
-        )
-
-
-def _account_key(account: str) -> str:
-    """A short fixed-size key: no e-mail addresses in the counter store, no giant keys."""
-    return hashlib.sha256(account.strip().lower().encode()).hexdigest()[:32]
+        limiter: RateLimiter | None = None
+        if scope["type"] == "http":
+            limiter = getattr(scope["app"].state, "rate_limiter", None)
+        if limiter is not None and scope["path"].startswith(limiter.api_prefix):
+            try:
+                wait = await limiter.hit(limiter.default, "api", limiter.client_address(scope))
+            except StorageError as error:
+                logger.warning("rate-limit storage unavailable, request let through: {}", error)
+                wait = 0
+            if wait:
+                await send_problem(scope, send, RateLimitedError(wait))
+                return
+        await self.app(scope, receive, send)
 
 
 async def check_login(request: Request, account: str) -> None:
@@ -216,17 +148,18 @@ async def check_login(request: Request, account: str) -> None:
     logins are refused (503): unlimited password guessing is worse than a short outage.
     """
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
-    if limiter is None or not limiter.enabled:
+    if limiter is None:
         return
+    # A short fixed-size key: no e-mail addresses in the counter store, no giant keys.
+    account_key = hashlib.sha256(account.strip().lower().encode()).hexdigest()[:32]
     address = limiter.client_address(request.scope)
     try:
-        verdicts = (
+        waits = (
             await limiter.hit(limiter.login, "login-address", address, exact=True),
-            await limiter.hit(limiter.login, "login-account", _account_key(account), exact=True),
+            await limiter.hit(limiter.login, "login-account", account_key, exact=True),
         )
-    except RateLimitStorageError as error:
+    except StorageError as error:
         logger.error("rate-limit storage unavailable, login refused: {}", error)
         raise RateLimitUnavailableError(headers={"Retry-After": "5"}) from None
-    refused = [verdict.retry_after for verdict in verdicts if not verdict.allowed]
-    if refused:
-        raise RateLimitedError(max(refused))
+    if max(waits):
+        raise RateLimitedError(max(waits))

@@ -1,7 +1,4 @@
-"""Authentication mechanisms: password hashing, access tokens, the service token.
-
-Who the current user is belongs to the users domain; this module knows no user model.
-"""
+"""Password hashing, access tokens, the service token; no user model (that is the users domain)."""
 
 from __future__ import annotations
 
@@ -28,27 +25,19 @@ ARGON2_PARALLELISM = 1
 
 @lru_cache
 def _password_hash() -> PasswordHash:
-    return PasswordHash(
-        (
-            Argon2Hasher(
-                time_cost=ARGON2_TIME_COST,
-                memory_cost=ARGON2_MEMORY_KIB,
-                parallelism=ARGON2_PARALLELISM,
-            ),
-        )
+    argon2 = Argon2Hasher(
+        time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_PARALLELISM
     )
+    return PasswordHash((argon2,))
 
 
 @lru_cache
 def _dummy_hash() -> str:
-    """A real hash of a random password, verified when the account does not exist so that a
-    wrong email costs the same time as a wrong password."""
+    """Verified when the account does not exist: a wrong email costs what a wrong password does."""
     return _password_hash().hash(secrets.token_urlsafe(16))
 
 
-# Each argon2 computation holds ARGON2_MEMORY_KIB; the threadpool has 40 threads, so a burst
-# of logins could hold 40 x 19 MiB per worker (and glibc keeps what a thread's arena grew to).
-# A few at a time per process bound that; the rest wait in their threadpool thread.
+# Each hash holds ARGON2_MEMORY_KIB: a few at a time bound a worker's memory in a login burst.
 MAX_CONCURRENT_HASHES = 2
 _hash_slots = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
 
@@ -71,14 +60,11 @@ async def hash_password(password: str) -> str:
 async def verify_password(password: str, hashed: str | None) -> tuple[bool, str | None]:
     """(matches, new hash when the stored one uses outdated parameters).
 
-    With `hashed=None` (no such account) a dummy hash is verified, so timing does not
-    tell whether the account exists; the result is then always a mismatch.
+    With `hashed=None` (no such account) a dummy hash is verified, so timing does not tell.
     """
     target = hashed if hashed is not None else _dummy_hash()
     matches, updated = await run_in_threadpool(_verify, password, target)
-    if hashed is None:
-        return False, None
-    return matches, updated
+    return (matches, updated) if hashed is not None else (False, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +94,7 @@ def decode_access_token(token: str, secret: str) -> str:
     """The token's subject; only HS256 is accepted (never `alg: none`), `exp` is required."""
     try:
         claims = jwt.decode(
-            token,
-            secret,
-            algorithms=[JWT_ALGORITHM],
-            options={"require": ["exp", "iat", "sub"]},
+            token, secret, algorithms=[JWT_ALGORITHM], options={"require": ["exp", "iat", "sub"]}
         )
     except jwt.PyJWTError as error:
         raise InvalidTokenError(str(error)) from None

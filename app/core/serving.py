@@ -1,8 +1,7 @@
-"""Production serving under gunicorn: its options from Settings, its logger and its hooks.
+"""gunicorn's options from Settings, its logger and its hooks, for `gunicorn.conf.py`.
 
-`gunicorn.conf.py` only assigns what this module computes, so every choice is a plain
-function with a test. It runs in the gunicorn master before the app is imported: it must
-not import prometheus_client (which picks its mode at import) nor open anything.
+It runs in the master before the app is imported: it must not import prometheus_client (which
+picks its mode at import) nor open anything.
 """
 
 from __future__ import annotations
@@ -23,9 +22,6 @@ from app.core.logging import setup_logging, std_level
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 (memory, not a shared temp file)
-WORKER_CLASS = "app.core.worker.ServiceWorker"
-LOGGER_CLASS = "app.core.serving.LoguruLogger"
-APP = "app.main:app"
 
 
 def cgroup_cpu_limit(path: Path = CGROUP_CPU_MAX) -> float | None:
@@ -39,12 +35,9 @@ def cgroup_cpu_limit(path: Path = CGROUP_CPU_MAX) -> float | None:
 
 def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
     """CPUs this process may use: its affinity mask, capped by a cgroup quota."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    count = cpus or 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     limit = cgroup_cpu_limit(cpu_max)
-    if limit is not None:
-        count = min(count, max(1, math.ceil(limit)))
-    return max(1, count)
+    return cpus if limit is None else max(1, min(cpus, math.ceil(limit)))
 
 
 def worker_count(settings: Settings, cpus: int | None = None) -> int:
@@ -60,30 +53,23 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
     """Every gunicorn setting this service uses; docs/serving.md explains each one."""
     control_socket = settings.GUNICORN_CONTROL_SOCKET
     return {
-        "wsgi_app": APP,
+        "wsgi_app": "app.main:app",
         "bind": [bind_address(settings.HOST, settings.PORT)],
         "workers": worker_count(settings),
-        "worker_class": WORKER_CLASS,
+        "worker_class": "app.core.worker.ServiceWorker",
         "timeout": settings.GUNICORN_TIMEOUT,
         "graceful_timeout": settings.GRACEFUL_TIMEOUT,
         "keepalive": settings.KEEPALIVE,
         "max_requests": settings.MAX_REQUESTS,
         "max_requests_jitter": settings.MAX_REQUESTS_JITTER if settings.MAX_REQUESTS else 0,
         "forwarded_allow_ips": ",".join(settings.FORWARDED_ALLOW_IPS),
-        # The master imports the app once and forks workers from it: a worker (re)start after
-        # a SIGHUP, max_requests or a crash takes milliseconds instead of a ~2 s import, and
-        # workers share the imported code's memory. Safe because importing the app opens
-        # nothing: the engine and its pool are made in the lifespan, in each worker, on its
-        # own event loop. The price: SIGHUP restarts workers with the code and settings the
-        # master imported; new code or a changed .env needs a restart (a rolling deploy).
-        "preload_app": True,
+        "preload_app": True,  # safe: importing the app opens nothing
         # Heartbeat files in memory: a slow or read-only disk cannot make workers look dead.
         "worker_tmp_dir": str(SHARED_MEMORY) if SHARED_MEMORY.is_dir() else None,
-        # gunicorn >= 25.1 opens a control socket under $HOME by default, which fails on a
-        # read-only root filesystem: only where asked for.
+        # gunicorn >= 25.1 opens one under $HOME by default: fails on a read-only root.
         "control_socket_disable": control_socket is None,
         **({"control_socket": str(control_socket)} if control_socket else {}),
-        "logger_class": LOGGER_CLASS,
+        "logger_class": "app.core.serving.LoguruLogger",
         "accesslog": None,  # RequestContextMiddleware writes the one access line per request
         "errorlog": "-",
         "loglevel": logging.getLevelName(std_level(settings.LEVEL)).lower(),
@@ -93,9 +79,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 class LoguruLogger(glogging.Logger):  # type: ignore[misc]
-    """gunicorn's logger, re-routed: its error and access loggers go through loguru, in the
-    service's format (JSON when asked). gunicorn calls `setup` at start and on SIGHUP;
-    `setup_logging` is idempotent, and the saved files keep their one writer (the master)."""
+    """gunicorn's logger through loguru, in the service's format; `setup` runs again on SIGHUP."""
 
     def setup(self, cfg: Any) -> None:
         self.cfg = cfg
@@ -117,16 +101,13 @@ class MetricsFolder:
         self.created = False
 
     def prepare(self, settings: Settings) -> Path:
-        """Choose it (PROMETHEUS_MULTIPROC_DIR, else a fresh one in memory) and export it,
-        before anything imports prometheus_client: it picks its mode once, at import."""
+        """PROMETHEUS_MULTIPROC_DIR or a fresh folder in memory, exported before the import."""
+        self.path = self.path or settings.PROMETHEUS_MULTIPROC_DIR
         if self.path is None:
-            if settings.PROMETHEUS_MULTIPROC_DIR is not None:
-                self.path = settings.PROMETHEUS_MULTIPROC_DIR
-            else:
-                parent = SHARED_MEMORY if SHARED_MEMORY.is_dir() else None
-                prefix = f"{settings.SERVICE_CODE}-metrics-"
-                self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-                self.created = True
+            parent = SHARED_MEMORY if SHARED_MEMORY.is_dir() else None
+            prefix = f"{settings.SERVICE_CODE}-metrics-"
+            self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+            self.created = True
         self.path.mkdir(parents=True, exist_ok=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(self.path)
         return self.path
