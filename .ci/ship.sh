@@ -2,16 +2,29 @@
 # Shipping checks: Dockerfile lint, Kubernetes/compose/CI-template validation (offline schemas),
 # the air-gapped install (wheelhouse -> fresh venv with --no-index, no network -> migrate a
 # fresh SQLite database -> gunicorn answers /health/ready), and the docs in headless chromium.
-# Needs `make install` first (.ci/run has done it). Ports: 18210 (install), 18230 (browser).
+# Needs `make install` first (.ci/run has done it). Servers bind ports the OS hands out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN="$PWD/.venv/bin"
-INSTALL_PORT="${SHIP_INSTALL_PORT:-18210}"
+FREE_PORT='import tests.servers as s; print(s.reserve_port())'
+INSTALL_PORT="${SHIP_INSTALL_PORT:-$("$BIN/python" -c "$FREE_PORT")}"
 WORK="$(mktemp -d)"
 SERVER_PID=""
 
 section() { printf '\n==== %s ====\n' "$*"; }
+
+# wait_ready PID LOG PROBE...: run PROBE until it succeeds. A loaded machine may take up to
+# 120 s; a server that has exited fails at once, with its log.
+wait_ready() {
+  local pid=$1 log=$2 deadline=$((SECONDS + 120))
+  shift 2
+  until "$@"; do
+    kill -0 "$pid" 2>/dev/null || { echo "exited while starting:"; cat "$log"; return 1; }
+    ((SECONDS < deadline)) || { echo "not ready in 120 s:"; cat "$log"; return 1; }
+    sleep 0.25
+  done
+}
 
 cleanup() {
   if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -60,6 +73,7 @@ fi
 mkdir -p "$WORK/run"
 cat >"$WORK/offline.sh" <<SCRIPT
 set -euo pipefail
+$(declare -f wait_ready)
 ip link set lo up 2>/dev/null || true
 export PATH=/usr/local/bin:/usr/bin:/bin HOME="$WORK" PIP_CONFIG_FILE=/dev/null
 python3 -m venv "$WORK/venv"
@@ -74,11 +88,7 @@ export DATABASE_URL="sqlite+aiosqlite:///$WORK/run/data/app.db" HOST=127.0.0.1 \
 "$WORK/venv/bin/service-template" create-superuser
 "$WORK/venv/bin/service-deploy" serve >"$WORK/gunicorn.log" 2>&1 &
 pid=\$!
-for _ in \$(seq 1 120); do
-  "$WORK/venv/bin/service-deploy" probe /health/ready && break
-  kill -0 \$pid 2>/dev/null || { cat "$WORK/gunicorn.log"; exit 1; }
-  sleep 0.25
-done
+wait_ready \$pid "$WORK/gunicorn.log" "$WORK/venv/bin/service-deploy" probe /health/ready
 "$WORK/venv/bin/python" - <<'PY'
 import json, os, urllib.parse, urllib.request
 base = f"http://127.0.0.1:{os.environ['PORT']}"
@@ -129,14 +139,14 @@ IMAGE_ENV=(env -i PATH="$IMAGE_ROOT/venv/bin:/usr/bin:/bin" PYTHONUNBUFFERED=1
   PYTHONDONTWRITEBYTECODE=1 HOME=/tmp HOST=127.0.0.1 PORT="$INSTALL_PORT" LEVEL=WARNING)
 cat >"$WORK/image.sh" <<SCRIPT
 set -euo pipefail
+$(declare -f wait_ready)
 ip link set lo up 2>/dev/null || true
 cd "$IMAGE_ROOT/app"
 sh -c "alembic upgrade head && python -m app.cli create-superuser" >/dev/null
 gunicorn -c gunicorn.conf.py >"$WORK/image-gunicorn.log" 2>&1 &
 pid=\$!
-for _ in \$(seq 1 120); do python -m app.deploy probe /health/live && break; sleep 0.25; done
-python -m app.deploy probe /health/live && python -m app.deploy probe /health/ready \
-  || { cat "$WORK/image-gunicorn.log"; exit 1; }
+wait_ready \$pid "$WORK/image-gunicorn.log" python -m app.deploy probe /health/live
+python -m app.deploy probe /health/ready || { cat "$WORK/image-gunicorn.log"; exit 1; }
 kill -TERM \$pid
 wait \$pid || true
 echo "image layout: migrated, HEALTHCHECK command passes, /health/ready 200"

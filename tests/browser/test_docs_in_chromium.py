@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,12 +22,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests import dbutil
+from tests.servers import uvicorn_server
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-PORT = int(os.environ.get("BROWSER_TEST_PORT", "18230"))
-BASE = f"http://127.0.0.1:{PORT}"
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 # Tags whose operations must show up in both renderers.
@@ -106,37 +104,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         capture_output=True,
         timeout=60,
     )
-    log = (folder / "uvicorn.log").open("wb")
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--no-access-log"]
-    process = subprocess.Popen(  # noqa: S603
-        [*command, "--host", "127.0.0.1", "--port", str(PORT)],
-        cwd=folder,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                _get(f"{BASE}/health/live")
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    raise RuntimeError(
-                        (folder / "uvicorn.log").read_text(errors="replace")
-                    ) from None
-                time.sleep(0.2)
-        yield BASE
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        log.close()
+    with uvicorn_server(folder, env) as running:
+        yield running.url
 
 
 @pytest.fixture(scope="module")

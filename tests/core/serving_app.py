@@ -4,12 +4,16 @@ by the test process itself: importing it builds the app from the environment).""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from app.main import app
 
 
 @app.get("/slow")
-async def slow(seconds: float = 1.0) -> dict[str, float]:
-    """Holds a request open, so a test can send a signal while it is in flight."""
+async def slow(seconds: float = 1.0, started: str | None = None) -> dict[str, float]:
+    """Holds a request open, so a test can send a signal while it is in flight; the test
+    knows it is by the file `started`, written once the request is being handled."""
+    if started:
+        await asyncio.to_thread(Path(started).touch)
     await asyncio.sleep(seconds)
     return {"slept": seconds}

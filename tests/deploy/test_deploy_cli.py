@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import app.models
 from app import deploy
 from tests.deploy.manifests import ROOT
+from tests.servers import closed_port
 
 
 def fake_checkout(folder: Path, *names: str) -> Path:
@@ -82,14 +82,11 @@ def test_migrate_creates_the_schema_in_a_fresh_folder(
 
 
 def test_probe_fails_when_nothing_listens(monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as probe_socket:
-        probe_socket.bind(("127.0.0.1", 0))
-        free_port = probe_socket.getsockname()[1]
-    monkeypatch.setenv("PORT", str(free_port))
-
-    assert deploy.probe(timeout=1) is False
-    with pytest.raises(SystemExit) as stopped:
-        deploy.main(["probe"])
+    with closed_port() as port:
+        monkeypatch.setenv("PORT", str(port))
+        assert deploy.probe(timeout=1) is False
+        with pytest.raises(SystemExit) as stopped:
+            deploy.main(["probe"])
     assert stopped.value.code == 1
 
 

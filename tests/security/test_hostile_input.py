@@ -17,7 +17,7 @@ from app.items.models import Item
 from tests.assertions import assert_problem
 from tests.factories import DEFAULT_PASSWORD as PASSWORD
 from tests.factories import Account, account
-from tests.security.liveserver import LiveServer, live_server
+from tests.servers import Server, uvicorn_server
 
 ITEMS = "/api/v1/items"
 USERS = "/api/v1/users"
@@ -163,12 +163,10 @@ async def test_malformed_authorization_headers_are_401(client: AsyncClient) -> N
 
 
 @pytest.fixture(scope="module")
-def real_server(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
+def real_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir: Path = tmp_path_factory.mktemp("hostile")
     env = {"DATABASE_URL": database_url, "RATE_LIMIT_ENABLED": "false"}
-    with live_server(workdir, env) as server:
+    with uvicorn_server(workdir, env) as server:
         yield server
 
 
@@ -178,7 +176,7 @@ async def _ten_megabytes() -> AsyncIterator[bytes]:
 
 
 async def test_real_server_refuses_10mb_bodies_and_huge_headers_and_stays_up(
-    real_server: LiveServer,
+    real_server: Server,
 ) -> None:
     async with httpx.AsyncClient(base_url=real_server.url, timeout=30) as http:
         declared = await http.post(ITEMS, content=b"x" * (10 * 1024 * 1024), headers=JSON)

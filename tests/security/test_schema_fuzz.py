@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import app.models
-from tests.security.liveserver import LiveServer, live_server
+from tests.servers import Server, uvicorn_server
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES") or 0)
 SEED = os.environ.get("FUZZ_SEED", "20261123")
@@ -54,9 +54,7 @@ async def _empty_tables(url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
+def fuzz_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("fuzz")
     env = {
         "DATABASE_URL": database_url,
@@ -65,13 +63,13 @@ def fuzz_server(
         "OPEN_REGISTRATION": "true",
     }
     try:
-        with live_server(workdir, env) as server:
+        with uvicorn_server(workdir, env) as server:
             yield server
     finally:
         asyncio.run(_empty_tables(database_url))
 
 
-def _user_token(server: LiveServer) -> str:
+def _user_token(server: Server) -> str:
     with httpx.Client(base_url=server.url, timeout=10) as http:
         created = http.post("/api/v1/users", json={"email": EMAIL, "password": PASSWORD})
         assert created.status_code in {201, 409}, created.text
@@ -81,7 +79,7 @@ def _user_token(server: LiveServer) -> str:
         return token
 
 
-def _fuzz(server: LiveServer, header: str) -> None:
+def _fuzz(server: Server, header: str) -> None:
     command = [
         str(Path(sys.executable).with_name("st")),
         "run",
@@ -106,21 +104,21 @@ def _fuzz(server: LiveServer, header: str) -> None:
     ]
     result = subprocess.run(  # noqa: S603 (our own tool, our own arguments)
         command,
-        cwd=server.log.parent,
+        cwd=server.output.parent,
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
     report = result.stdout[-20000:] + result.stderr[-5000:]
-    assert result.returncode == 0, f"{report}\n--- server log ---\n{server.log.read_text()[-5000:]}"
+    assert result.returncode == 0, f"{report}\n--- server log ---\n{server.output_text()[-5000:]}"
     assert "API Operations" in result.stdout  # it really ran
     assert server.is_running()
 
 
-def test_api_conforms_to_its_schema_as_a_user(fuzz_server: LiveServer) -> None:
+def test_api_conforms_to_its_schema_as_a_user(fuzz_server: Server) -> None:
     _fuzz(fuzz_server, f"Authorization: Bearer {_user_token(fuzz_server)}")
 
 
-def test_api_conforms_to_its_schema_as_the_service_caller(fuzz_server: LiveServer) -> None:
+def test_api_conforms_to_its_schema_as_the_service_caller(fuzz_server: Server) -> None:
     _fuzz(fuzz_server, f"X-Token: {SERVICE_TOKEN}")
