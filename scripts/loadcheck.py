@@ -24,7 +24,6 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests import dbutil  # noqa: E402
+from tests.servers import Server, ServerStartError, start_server  # noqa: E402
 
 HOST = "127.0.0.1"
 METRICS_TOKEN = "loadcheck-metrics-token"  # noqa: S105
@@ -98,50 +98,6 @@ class Tally:
         self.next_id = 0
         self.in_flight = 0
         self.max_in_flight_at_kill = 0
-
-
-class Gunicorn:
-    """The one server process this script starts, addressed only by its PID."""
-
-    def __init__(self, env: dict[str, str], output: Path) -> None:
-        self.output = output.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=self.output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.pid = self.process.pid
-
-    def workers(self) -> list[int]:
-        try:
-            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
-        except OSError:
-            return []
-        return [int(pid) for pid in children.split()]
-
-    def signal(self, sig: signal.Signals) -> None:
-        if self.process.poll() is None:
-            os.kill(self.pid, sig)
-
-    def wait(self, timeout: float) -> int | None:
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self) -> None:
-        """Make sure it is gone (after a failure), SIGTERM first, then SIGKILL."""
-        if self.process.poll() is None:
-            self.signal(signal.SIGTERM)
-            if self.wait(15) is None:
-                for pid in self.workers():
-                    os.kill(pid, signal.SIGKILL)
-                self.signal(signal.SIGKILL)
-                self.wait(5)
-        self.output.close()
 
 
 @dataclass
@@ -220,24 +176,6 @@ class LoadCheck:
         return None
 
     # --- setup -------------------------------------------------------------------------
-
-    async def wait_ready(self, server: Gunicorn, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=2) as http:
-            while time.monotonic() < deadline:
-                if server.process.poll() is not None:
-                    raise SystemExit("gunicorn exited during start; see its output")
-                try:
-                    response = await http.get("/health/ready")
-                except httpx.TransportError:
-                    await asyncio.sleep(0.2)
-                    continue
-                self.tally.answered += 1
-                self.tally.answered_without_id += 1
-                if response.status_code == 200 and len(server.workers()) >= self.args.workers:
-                    return
-                await asyncio.sleep(0.2)
-        raise SystemExit("gunicorn did not become ready in time")
 
     async def sign_in_users(self) -> list[dict[str, str]]:
         """Users through the API (sign-up, then password login); their bearer headers."""
@@ -369,12 +307,14 @@ async def rows_in_database(url: str) -> dict[str, str] | None:
         await engine.dispose()
 
 
-def server_env(args: argparse.Namespace, database_url: str, work: Path) -> dict[str, str]:
+def server_env(
+    args: argparse.Namespace, database_url: str, work: Path, port: int
+) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("TEST_")}
     env.update(
         {
             "HOST": HOST,
-            "PORT": str(args.port),
+            "PORT": str(port),
             "DATABASE_URL": database_url,
             "WORKERS": str(args.workers),
             "MAX_REQUESTS": str(args.max_requests),
@@ -405,13 +345,38 @@ def server_env(args: argparse.Namespace, database_url: str, work: Path) -> dict[
     return env
 
 
+async def start_gunicorn(args: argparse.Namespace, database_url: str, work: Path) -> Server:
+    """The one server this script starts (in its own session), once every worker is ready."""
+
+    def command(port: int) -> tuple[list[str], dict[str, str]]:
+        argv = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
+        return argv, server_env(args, database_url, work, port)
+
+    def every_worker_ready(server: Server, response: httpx.Response) -> bool:
+        return response.status_code == 200 and len(server.workers()) >= args.workers
+
+    try:
+        return await asyncio.to_thread(
+            start_server,
+            command,
+            cwd=ROOT,
+            output=work / "gunicorn.out",
+            is_ready=every_worker_ready,
+            port=args.port or None,
+            new_session=True,
+        )
+    except ServerStartError as error:
+        raise SystemExit(f"gunicorn did not start: {error}") from None
+
+
 async def run(args: argparse.Namespace, database_url: str, work: Path) -> bool:  # noqa: PLR0915
-    base_url = f"http://{HOST}:{args.port}"
+    server = await start_gunicorn(args, database_url, work)
+    base_url = server.url
     check = LoadCheck(args, base_url)
-    server = Gunicorn(server_env(args, database_url, work), work / "gunicorn.out")
+    check.tally.answered += server.answered  # the readiness polls, logged without our ids
+    check.tally.answered_without_id += server.answered
     checks: list[tuple[str, bool, str]] = []
     try:
-        await check.wait_ready(server, seconds=30)
         user_headers = await check.sign_in_users()
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         clients = [
@@ -669,7 +634,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--port", type=int, default=18150)
+    parser.add_argument("--port", type=int, default=0, help="0: a free one from the OS")
     parser.add_argument("--max-requests", type=int, default=250)
     parser.add_argument("--rotation", default="1 MB", help="small, so files rotate during the run")
     parser.add_argument("--short", action="store_true", help="the CI run: 8 s, 16 clients")

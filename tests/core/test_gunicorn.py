@@ -8,11 +8,9 @@ import asyncio
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -21,90 +19,65 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.metrics import WRITE_EVERY_SECONDS
 
+from tests.servers import READY_TIMEOUT, Server, start_server
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    """A port nobody listens on now: parallel runs (other checkouts, CI) never collide."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-PORT = _free_port()
-BASE_URL = f"http://127.0.0.1:{PORT}"
 WORKERS = 2
 
 
 def _start(
     database_url: str, tmp_path: Path, workers: int = WORKERS, **settings: str
-) -> Iterator[subprocess.Popen[bytes]]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TEST_")}
-    env.update(
-        PORT=str(PORT),
-        WORKERS=str(workers),
-        DATABASE_URL=database_url,
-        SAVE="true",
-        JSON_LOG="true",
-        LOG_SAVE_PATH=str(tmp_path / "logs"),
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
-        GRACEFUL_TIMEOUT="10",
-        RATE_LIMIT_ENABLED="false",
-        **settings,
-    )
-    output = (tmp_path / "gunicorn.out").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "tests.core.serving_app:app"],
+) -> Iterator[Server]:
+    """gunicorn on a free port, yielded once every worker serves /health/live."""
+
+    def command(port: int) -> tuple[list[str], dict[str, str]]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("TEST_")}
+        env.update(
+            PORT=str(port),
+            WORKERS=str(workers),
+            DATABASE_URL=database_url,
+            SAVE="true",
+            JSON_LOG="true",
+            LOG_SAVE_PATH=str(tmp_path / "logs"),
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+            GRACEFUL_TIMEOUT="10",
+            RATE_LIMIT_ENABLED="false",
+            **settings,
+        )
+        app = "tests.core.serving_app:app"
+        return [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app], env
+
+    def every_worker_serves(server: Server, response: httpx.Response) -> bool:
+        return response.status_code == 200 and len(server.workers()) == workers
+
+    server = start_server(
+        command,
         cwd=ROOT,
-        env=env,
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        output=tmp_path / "gunicorn.out",
+        health="/health/live",
+        is_ready=every_worker_serves,
+        new_session=True,
     )
     try:
-        yield process
+        yield server
     finally:
-        if process.poll() is None:  # the test failed half-way: stop what we started
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait(5)
-        output.close()
+        server.stop()  # when the test failed half-way
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     yield from _start(database_url, tmp_path)
 
 
-def worker_pids(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-async def wait_ready(
-    http: httpx.AsyncClient, process: subprocess.Popen[bytes], workers: int = WORKERS
-) -> int:
-    """Poll until every worker serves; returns how many responses that took."""
-    answered = 0
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "gunicorn exited during start"
-        try:
-            response = await http.get("/health/live")
-        except httpx.TransportError:
-            await asyncio.sleep(0.2)
-            continue
-        answered += 1
-        if response.status_code == 200 and len(worker_pids(process.pid)) == workers:
-            return answered
-        await asyncio.sleep(0.2)
-    raise AssertionError("gunicorn did not start in time")
+async def until(condition: Callable[[], bool], request: asyncio.Task[httpx.Response]) -> None:
+    """Wait, however long a loaded machine takes, until `condition` holds; fail at once if
+    the request it waits for has ended first."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not condition():
+        if request.done():
+            raise AssertionError(f"the request ended first: {request.result()}")
+        assert time.monotonic() < deadline, f"not within {READY_TIMEOUT:.0f} s"
+        await asyncio.sleep(0.01)
 
 
 def requests_total(text: str) -> float:
@@ -116,12 +89,10 @@ def requests_total(text: str) -> float:
     )
 
 
-async def test_gunicorn_counts_logs_and_stops_gracefully(
-    server: subprocess.Popen[bytes], tmp_path: Path
-) -> None:
+async def test_gunicorn_counts_logs_and_stops_gracefully(server: Server, tmp_path: Path) -> None:
     limits = httpx.Limits(max_keepalive_connections=0)  # new connections: spread over workers
-    async with httpx.AsyncClient(base_url=BASE_URL, timeout=20, limits=limits) as http:
-        answered = await wait_ready(http, server)
+    async with httpx.AsyncClient(base_url=server.url, timeout=20, limits=limits) as http:
+        answered = server.answered  # the readiness polls
         for _ in range(20):  # until both workers have answered (each keeps its own file)
             responses = await asyncio.gather(*(http.get("/api/v1/version") for _ in range(20)))
             assert {r.status_code for r in responses} == {200}
@@ -140,8 +111,11 @@ async def test_gunicorn_counts_logs_and_stops_gracefully(
             await asyncio.sleep(4 * WRITE_EVERY_SECONDS)
         assert counted == answered - 1
 
-        slow = asyncio.create_task(http.get("/slow", params={"seconds": 2}))
-        await asyncio.sleep(0.5)
+        started = tmp_path / "slow-started"
+        slow = asyncio.create_task(
+            http.get("/slow", params={"seconds": 2, "started": str(started)})
+        )
+        await until(started.exists, slow)
         os.kill(server.pid, signal.SIGTERM)
         response = await slow  # in flight at SIGTERM: still answered
         assert response.status_code == 200
@@ -162,17 +136,15 @@ async def test_gunicorn_counts_logs_and_stops_gracefully(
 
 
 @pytest.fixture
-def recycling_server(database_url: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def recycling_server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     yield from _start(database_url, tmp_path, MAX_REQUESTS="20", MAX_REQUESTS_JITTER="5")
 
 
 async def test_recycling_costs_keep_alive_clients_no_request(
-    recycling_server: subprocess.Popen[bytes], tmp_path: Path
+    recycling_server: Server, tmp_path: Path
 ) -> None:
     """Workers recycle every ~20 requests under 8 keep-alive clients; with no retry at all,
     not one request may meet a closed connection (the draining shutdown's job)."""
-    async with httpx.AsyncClient(base_url=BASE_URL, timeout=20) as http:
-        await wait_ready(http, recycling_server)
     errors: list[str] = []
     statuses: list[int] = []
 
@@ -183,7 +155,9 @@ async def test_recycling_costs_keep_alive_clients_no_request(
 
     async def client() -> None:
         limits = httpx.Limits(max_connections=1)
-        async with httpx.AsyncClient(base_url=BASE_URL, timeout=20, limits=limits) as http:
+        async with httpx.AsyncClient(
+            base_url=recycling_server.url, timeout=20, limits=limits
+        ) as http:
             for _ in range(400):  # bounded; ends once workers have recycled a few times
                 try:
                     statuses.append((await http.get("/api/v1/version")).status_code)
@@ -201,19 +175,18 @@ async def test_recycling_costs_keep_alive_clients_no_request(
 
 
 @pytest.fixture
-def lone_recycling_server(database_url: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def lone_recycling_server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     yield from _start(database_url, tmp_path, workers=1, MAX_REQUESTS="10", MAX_REQUESTS_JITTER="0")
 
 
 async def test_a_recycling_worker_keeps_accepting_so_sigterm_loses_nothing(
-    lone_recycling_server: subprocess.Popen[bytes],
+    lone_recycling_server: Server,
 ) -> None:
     """The only worker is recycling: its replacement starts only once it has exited. If it
     stopped listening at once, a new connection would wait in the listen queue with no process
     to accept it, and the SIGTERM that follows would reset it. It keeps accepting while it
     drains, so the request is answered."""
-    async with httpx.AsyncClient(base_url=BASE_URL, timeout=20) as http:
-        await wait_ready(http, lone_recycling_server, workers=1)
+    async with httpx.AsyncClient(base_url=lone_recycling_server.url, timeout=20) as http:
         for _ in range(100):  # one kept-alive connection, until the worker starts draining
             response = await http.get("/api/v1/version")
             assert response.status_code == 200
@@ -222,13 +195,19 @@ async def test_a_recycling_worker_keeps_accepting_so_sigterm_loses_nothing(
             await asyncio.sleep(0.05)  # uvicorn looks at its request count every 0.1 s
         else:
             raise AssertionError("the worker never began to recycle")
-    draining = worker_pids(lone_recycling_server.pid)
+    draining = lone_recycling_server.workers()
 
-    async with httpx.AsyncClient(base_url=BASE_URL, timeout=20) as fresh:
-        request = asyncio.create_task(fresh.get("/api/v1/version"))
-        await asyncio.sleep(0.2)
+    sent: list[str] = []
+
+    async def trace(event: str, _info: dict[str, object]) -> None:
+        sent.append(event)
+
+    async with httpx.AsyncClient(base_url=lone_recycling_server.url, timeout=20) as fresh:
+        request = asyncio.create_task(fresh.get("/api/v1/version", extensions={"trace": trace}))
+        # The new connection is open and holds the request (accepted or still queued).
+        await until(lambda: "http11.send_request_body.complete" in sent, request)
         os.kill(lone_recycling_server.pid, signal.SIGTERM)
         response = await request
     assert response.status_code == 200
-    assert worker_pids(lone_recycling_server.pid) in (draining, [])  # no replacement answered
+    assert lone_recycling_server.workers() in (draining, [])  # no replacement answered
     assert lone_recycling_server.wait(20) == 0

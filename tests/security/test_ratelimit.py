@@ -7,8 +7,7 @@ import pytest
 
 from tests.assertions import assert_problem
 from tests.security.conftest import REDIS_TEST_URL, AppFactory, client_for
-
-UNREACHABLE_REDIS = "redis://127.0.0.1:18399/15"  # a port of ours nothing listens on
+from tests.servers import closed_port
 
 
 async def test_default_limit_answers_429_with_retry_after(app_factory: AppFactory) -> None:
@@ -142,15 +141,16 @@ async def test_memory_counters_are_per_instance(app_factory: AppFactory) -> None
 async def test_counter_outage_lets_the_api_through_but_not_logins(
     app_factory: AppFactory, service_code: str
 ) -> None:
-    settings = {
-        "RATE_LIMIT_ENABLED": True,
-        "REDIS_URL": UNREACHABLE_REDIS,
-        "SERVICE_CODE": service_code,
-    }
-    async with app_factory(**settings) as (app, client):
-        api = await client.get("/api/v1/version")
-        login = await client.post("/api/v1/probe/login?account=a@example.com")
-        app.state.rate_limiter = None  # nothing to reset in a Redis that isn't there
+    with closed_port() as port:  # a Redis that isn't there
+        settings = {
+            "RATE_LIMIT_ENABLED": True,
+            "REDIS_URL": f"redis://127.0.0.1:{port}/15",
+            "SERVICE_CODE": service_code,
+        }
+        async with app_factory(**settings) as (app, client):
+            api = await client.get("/api/v1/version")
+            login = await client.post("/api/v1/probe/login?account=a@example.com")
+            app.state.rate_limiter = None  # nothing to reset in a Redis that isn't there
     assert api.status_code == 200
     assert_problem(login, 503, "rate_limit_unavailable")
     assert login.headers["retry-after"] == "5"
