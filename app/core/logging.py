@@ -2,7 +2,7 @@
 
 `setup_logging` is idempotent: gunicorn runs it again on SIGHUP and tests run it for
 several app instances. Every record gets `extra.request_id` from the request context.
-Under gunicorn the saved files have one writer, the master (see `app.core.logrelay`).
+Under gunicorn the saved files have one writer, the master (see `app.serving.logrelay`).
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def add_file_sink(settings: Settings) -> int:
     """The dated, rotated, compressed file sink, or in a gunicorn worker the relay to it.
 
     Exactly one process writes a given file: a worker's lines go to the master
-    (`app.core.logrelay`), which writes them through this same sink with its own lines.
+    (`app.serving.logrelay`), which writes them through this same sink with its own lines.
     """
     with _state.lock:
         level = logger.level(settings.LEVEL).no

@@ -25,6 +25,11 @@ VIOLATIONS = {
         "import app.users.schemas",
         "app.core imports no domain",
     ),
+    "serving-is-the-process-managers": (
+        "app/items/router.py",
+        "import app.serving.worker",
+        "app.serving is gunicorn's side",
+    ),
     "users-public-modules": (
         "app/items/service.py",
         "import app.users.router",

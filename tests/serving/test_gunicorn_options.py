@@ -11,10 +11,10 @@ import pytest
 from asgi_lifespan import LifespanManager
 from gunicorn.config import Config
 
-from app.core import serving
 from app.core.logging import setup_logging
-from app.core.worker import ServiceWorker, graceful_shutdown_seconds
 from app.main import create_app
+from app.serving import options as serving
+from app.serving.worker import ServiceWorker, graceful_shutdown_seconds
 from tests.conftest import SettingsFactory
 from tests.core.test_logging import restore_logging  # noqa: F401 (fixture)
 
@@ -43,7 +43,7 @@ def test_options_follow_the_settings(make_settings: SettingsFactory) -> None:
     assert options["keepalive"] == 75
     assert (options["max_requests"], options["max_requests_jitter"]) == (500, 50)
     assert options["forwarded_allow_ips"] == "10.0.0.1,10.0.0.2"
-    assert options["worker_class"] == "app.core.worker.ServiceWorker"
+    assert options["worker_class"] == "app.serving.worker.ServiceWorker"
     assert options["loglevel"] == "warning"
     assert options["accesslog"] is None
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from loguru import logger
 
-from app.core import logrelay
 from app.core.config import Settings
 from app.core.logging import setup_logging
+from app.serving import logrelay
 
 BIG_EVERY = 25
 BIG_SIZE = 100_000  # several datagram parts

@@ -1,4 +1,4 @@
-"""The uvicorn and uvicorn-worker internals `app.core.worker` drains with are still there.
+"""The uvicorn and uvicorn-worker internals `app.serving.worker` drains with are still there.
 
 pyproject bounds both packages to the minor these tests check; when a new minor is allowed,
 this file says at once (and by name) which internal moved.
@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
-from app.core.worker import ServiceWorker, _is_busy, _is_fresh
+from app.serving.worker import ServiceWorker, _is_busy, _is_fresh
 
 
 def test_the_worker_hooks_it_overrides_exist() -> None:

@@ -16,9 +16,9 @@ from typing import Any
 
 from gunicorn import glogging
 
-from app.core import logrelay
 from app.core.config import Settings, get_settings
 from app.core.logging import setup_logging, std_level
+from app.serving import logrelay
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 (memory, not a shared temp file)
@@ -56,7 +56,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "wsgi_app": "app.main:app",
         "bind": [bind_address(settings.HOST, settings.PORT)],
         "workers": worker_count(settings),
-        "worker_class": "app.core.worker.ServiceWorker",
+        "worker_class": "app.serving.worker.ServiceWorker",
         "timeout": settings.GUNICORN_TIMEOUT,
         "graceful_timeout": settings.GRACEFUL_TIMEOUT,
         "keepalive": settings.KEEPALIVE,
@@ -69,7 +69,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         # gunicorn >= 25.1 opens one under $HOME by default: fails on a read-only root.
         "control_socket_disable": control_socket is None,
         **({"control_socket": str(control_socket)} if control_socket else {}),
-        "logger_class": "app.core.serving.LoguruLogger",
+        "logger_class": "app.serving.options.LoguruLogger",
         "accesslog": None,  # RequestContextMiddleware writes the one access line per request
         "errorlog": "-",
         "loglevel": logging.getLevelName(std_level(settings.LEVEL)).lower(),

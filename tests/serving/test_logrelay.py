@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.core.relay_scenario import message
+from tests.serving.relay_scenario import message
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 4
@@ -32,7 +32,7 @@ def test_every_line_of_every_process_arrives_whole_through_rotation(tmp_path: Pa
         [
             sys.executable,
             "-m",
-            "tests.core.relay_scenario",
+            "tests.serving.relay_scenario",
             str(folder),
             str(PROCESSES),
             str(LINES),
