@@ -1,10 +1,6 @@
-"""API docs that need no internet: Swagger UI at `/docs` and ReDoc at `/redoc`, with their
-JavaScript and CSS served by the service itself.
-
-FastAPI's own pages load those assets from a CDN, which an internal network cannot reach.
-The `fastapi-offline` package ships the upstream bundles (swagger-ui-dist and redoc) in its
-wheel, so they travel with every install, the wheelhouse one included; here they are served
-under `/docs/assets` and the pages point only there.
+"""API docs that need no internet: Swagger UI at `/docs` and ReDoc at `/redoc`, their assets
+served by the service itself from the bundles the `fastapi-offline` wheel ships (FastAPI's own
+pages load them from a CDN, which an internal network cannot reach).
 """
 
 from __future__ import annotations

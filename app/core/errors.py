@@ -305,8 +305,7 @@ PROBLEM_RESPONSES = problem_responses(400, 413, 422, 429, 431, 500)
 
 
 def document_problem_media_type(openapi: dict[str, Any]) -> dict[str, Any]:
-    """Say in the OpenAPI document that errors are `application/problem+json`: FastAPI files
-    every response model under `application/json`, so a client would expect the wrong type."""
+    """Errors are `application/problem+json`, not the `application/json` FastAPI files them as."""
     for operations in openapi.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.get("responses", {}) if isinstance(operation, dict) else {}

@@ -107,8 +107,6 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-# --- Hardening: security headers, request limits, trusted hosts --------------------------------
-
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # Swagger UI and ReDoc are served from this service (no CDN): their pages need our own scripts,
 # styles and images, the inline start-up script and styles both write, and ReDoc's blob worker.
@@ -131,33 +129,22 @@ def _is_docs_path(path: str) -> bool:
 
 
 class SecurityHeaders:
-    """Headers that make browsers and caches handle our responses safely, on every response
-    (`RequestContextMiddleware` adds them, and gives responses to requests that carry
-    credentials `Cache-Control: no-store` unless the route chose its own caching).
-    """
+    """Headers that make browsers and caches handle every response safely (requests with
+    credentials also get `Cache-Control: no-store` unless the route chose its own caching)."""
 
     def __init__(self, *, hsts_seconds: int = 0) -> None:
-        common: list[Header] = [
-            (b"x-content-type-options", b"nosniff"),
-            (b"x-frame-options", b"DENY"),
-            (b"referrer-policy", b"no-referrer"),
-        ]
+        common: list[Header] = [(b"x-content-type-options", b"nosniff")]
+        common += [(b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer")]
         if hsts_seconds > 0:
             hsts = f"max-age={hsts_seconds}; includeSubDomains".encode()
             common.append((b"strict-transport-security", hsts))
         self.api_headers = (*common, (b"content-security-policy", API_CSP.encode()))
         # Cross-Origin-Opener-Policy acts only on documents: the docs pages are our only ones.
-        self.docs_headers = (
-            *common,
-            (b"content-security-policy", DOCS_CSP.encode()),
-            (b"cross-origin-opener-policy", b"same-origin"),
-        )
+        self.docs_headers = (*common, (b"content-security-policy", DOCS_CSP.encode()))
+        self.docs_headers += ((b"cross-origin-opener-policy", b"same-origin"),)
 
     def for_path(self, path: str) -> tuple[Header, ...]:
-        """The security headers of the response to a request for `path`."""
-        if _is_docs_path(path):
-            return self.docs_headers
-        return self.api_headers
+        return self.docs_headers if _is_docs_path(path) else self.api_headers
 
 
 class HeadersTooLargeError(AppError):
@@ -271,13 +258,6 @@ class RequestLimitsMiddleware:
         await self.app(scope, counting_receive, guarded_send)
 
 
-def _host_matches(host: str, allowed: tuple[str, ...]) -> bool:
-    for pattern in allowed:
-        if pattern == host or (pattern.startswith("*.") and host.endswith(pattern[1:])):
-            return True
-    return False
-
-
 class TrustedHostMiddleware:
     """Answers 400 (in the envelope) to a `Host` header not in `TRUSTED_HOSTS`.
 
@@ -303,7 +283,7 @@ class TrustedHostMiddleware:
                 break
         # Drop the port; an IPv6 literal keeps its brackets: [::1]:8000 -> [::1]
         host = host[: host.find("]") + 1] if host.startswith("[") else host.split(":", 1)[0]
-        if _host_matches(host, self.allowed):
+        if any(p == host or (p[:2] == "*." and host.endswith(p[1:])) for p in self.allowed):
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})

@@ -1,9 +1,6 @@
-"""Rate limits with the `limits` library's async API: counters in memory, or in Redis when
-`REDIS_URL` is set so every worker and replica shares them.
-
-A default limit per client address guards the whole API (`RateLimitMiddleware`); the login
-route adds a strict limit per address and per account (`check_login`).
-"""
+"""Rate limits (the `limits` library, async): a default limit per client address on the API
+(`RateLimitMiddleware`), a strict one per address and account on login (`check_login`);
+counters in memory, or in Redis (`REDIS_URL`) so every worker and replica shares them."""
 
 from __future__ import annotations
 
