@@ -18,7 +18,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.metrics import WRITE_EVERY_SECONDS
-
 from tests.servers import READY_TIMEOUT, Server, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
