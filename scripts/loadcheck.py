@@ -47,11 +47,10 @@ METRICS_TOKEN = "loadcheck-metrics-token"  # noqa: S105
 X_TOKEN = "loadcheck-service-token-0123456789"  # noqa: S105
 PASSWORD = "loadcheck-password-123"  # noqa: S105
 USERS = 4
-# A SIGKILLed worker takes the access lines it had not written yet (those of answers it sent
-# in its last GATHER_SECONDS, 5 ms) and the counts of the answers it sent in its last
-# WRITE_EVERY_SECONDS (app/core/metrics.py, 5 ms). Answers that arrived this long
-# before the kill may be missing from the log and from /metrics; the margin covers a loaded
-# machine's scheduling delays.
+# A worker logs and counts an answer right after sending it: a SIGKILL in between takes the
+# line and the count. Answers that arrived this long before the kill may be missing from the
+# log and from /metrics; the margin covers a loaded machine's scheduling delays and the
+# master's reading of relayed lines.
 KILL_LOG_WINDOW = 0.25
 PLAIN_READS = (("live", "/health/live"), ("ready", "/health/ready"), ("version", "/api/v1/version"))
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -528,9 +527,8 @@ async def run(args: argparse.Namespace, database_url: str, work: Path) -> bool: 
                 unparsable += 1
         access = [r for r in parsed if r.get("kind") == "access"]
         logged_ids = {r.get("request_id") for r in access}
-        # Every answered request is logged, but for the last few milliseconds of answers of
-        # the SIGKILLed worker: JSON access lines wait GATHER_SECONDS (5 ms) to share one
-        # record (app/core/accesslog.py). A logged one that was not answered must be one
+        # Every answered request is logged, but for the last answers of the SIGKILLed worker
+        # (see KILL_LOG_WINDOW). A logged one that was not answered must be one
         # whose connection died with the SIGKILLed worker (answered, response lost).
         not_logged = tally.answered_ids - logged_ids
         lost_at_kill = {
