@@ -23,10 +23,11 @@ COPY pyproject.toml uv.lock README.md ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-project
 COPY app ./app
+COPY tools/__init__.py tools/build_info.py ./tools/
 ARG GIT_BRANCH=""
 ARG GIT_REVISION=""
 ARG BUILD_DATE=""
-RUN /opt/venv/bin/python -m app.core.version \
+RUN /opt/venv/bin/python -m tools.build_info \
     && /opt/venv/bin/python -m compileall -q app
 
 # ---- dev: dev dependencies too; mount the checkout on /src and reload on change ----

@@ -45,7 +45,7 @@ superuser: install ## create the first superuser from FIRST_SUPERUSER_* (idempot
 	$(BIN)/python -m app.cli create-superuser
 
 version: install ## write app/core/version_info.py from git
-	$(BIN)/python -m app.core.version
+	$(BIN)/python -m tools.build_info
 
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check .
@@ -99,7 +99,7 @@ IMAGE ?= fastapi-service-template:latest
 # Build it on a machine with the target's OS, CPU architecture and Python ($(PYTHON)).
 wheelhouse: install ## build wheelhouse/: every runtime dependency from the lock + this project's wheel
 	rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)
-	$(BIN)/python -m app.core.version >/dev/null
+	$(BIN)/python -m tools.build_info >/dev/null
 	$(UV) export --frozen --no-dev --no-emit-project --format requirements.txt \
 		--output-file $(WHEELHOUSE)/requirements.txt >/dev/null
 	$(PYTHON) -m pip wheel --quiet --disable-pip-version-check --require-hashes \

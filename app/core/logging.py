@@ -15,19 +15,20 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from loguru import logger
 
-from app.core.context import current_request_id
-
 if TYPE_CHECKING:
     from loguru import Record
 
     from app.core.config import Settings
 
+# The id of the request being served (the request-context middleware sets it), or `-`.
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 ROUTED_LOGGERS: tuple[str, ...] = ("uvicorn", "uvicorn.error", "gunicorn", "gunicorn.error")
 ROUTED_LOGGERS += ("gunicorn.access", "sqlalchemy", "sqlalchemy.engine", "alembic", "asyncio")
 SILENCED_LOGGERS = ("uvicorn.access",)
@@ -55,7 +56,7 @@ class InterceptHandler(logging.Handler):
 
 def _add_request_id(record: Record) -> None:
     if record["extra"].get("request_id") is None:
-        record["extra"]["request_id"] = current_request_id()
+        record["extra"]["request_id"] = request_id_var.get()
 
 
 def json_line(record: Record) -> str:

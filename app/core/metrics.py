@@ -8,8 +8,6 @@ app has its own registry, so apps in one test process do not count into each oth
 
 from __future__ import annotations
 
-import secrets
-
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from app.core.errors import UnauthorizedError
+from app.core.security import is_valid_service_token
 from app.core.version import BuildInfo
 
 UNMATCHED_ROUTE = "__unmatched__"
@@ -113,13 +112,9 @@ router = APIRouter(tags=["service"])
 async def scrape(request: Request) -> Response:
     """Prometheus text format; with METRICS_TOKEN set, only for `Authorization: Bearer <it>`."""
     token = request.app.state.settings.METRICS_TOKEN.get_secret_value()
-    if token:
-        given = request.headers.get("authorization", "")
-        scheme, _, credentials = given.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(
-            credentials.encode(), token.encode()
-        ):
-            raise UnauthorizedError("a valid metrics token is required")
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if token and (scheme.lower() != "bearer" or not is_valid_service_token(credentials, token)):
+        raise UnauthorizedError("a valid metrics token is required")
     metrics: Metrics = request.app.state.metrics
     # Multiprocess collection reads one file per worker ever started: keep it off the loop.
     body = await run_in_threadpool(metrics.render) if is_multiprocess() else metrics.render()

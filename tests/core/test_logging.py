@@ -16,8 +16,7 @@ from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from loguru import logger
 
-from app.core.context import request_id_var
-from app.core.logging import reset_logging, setup_logging
+from app.core.logging import request_id_var, reset_logging, setup_logging
 from app.main import create_app
 from tests.conftest import SettingsFactory
 

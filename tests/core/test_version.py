@@ -11,18 +11,19 @@ from httpx import AsyncClient
 
 from app.core import version
 from app.core.config import Settings
+from tools import build_info
 
 
 def test_version_has_the_documented_form() -> None:
     when = datetime(2024, 8, 8, 11, 25, 3)  # noqa: DTZ001
-    assert version.format_version(1, "dev", "733a810", when) == "v1.2408.08-dev-733a810"
+    assert build_info.format_version(1, "dev", "733a810", when) == "v1.2408.08-dev-733a810"
 
 
 def test_collect_prefers_build_args(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_REVISION", "733a810bff5c29e4f7ffa6f27d2d57991491f895")
     monkeypatch.setenv("GIT_BRANCH", "release")
     monkeypatch.setenv("BUILD_DATE", "2024-08-08 11:25:03")
-    info = version.collect(Settings(_env_file=None), now=datetime(2024, 8, 8).astimezone())
+    info = build_info.collect(Settings(_env_file=None), now=datetime(2024, 8, 8).astimezone())
     assert info.git_short_revision == "733a810"
     assert info.git_branch == "release"
     assert info.version == "v1.2408.08-dev-733a810"
@@ -41,7 +42,7 @@ def test_generated_module_round_trips(tmp_path: Path, monkeypatch: pytest.Monkey
     package = tmp_path / "buildinfo_pkg"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    version.write(info, package / "version_info.py")
+    build_info.write(info, package / "version_info.py")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(version, "VERSION_MODULE", "buildinfo_pkg.version_info")
     importlib.invalidate_caches()

@@ -97,7 +97,7 @@ def test_build_info_is_generated_from_build_args() -> None:
     build = stages()["build"]
     for name in ("GIT_BRANCH", "GIT_REVISION", "BUILD_DATE"):
         assert any(line.startswith(f"ARG {name}") for line in build), name
-    assert any("python -m app.core.version" in line for line in build)
+    assert any("python -m tools.build_info" in line for line in build)
     assert any("uv sync --frozen --no-dev" in line for line in build)
 
 
@@ -119,4 +119,6 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
         "pyproject.toml",
         "uv.lock",
         "README.md",
+        "tools/__init__.py",  # the build stage's build-info step; the runtime copies no tools
+        "tools/build_info.py",
     }
