@@ -22,6 +22,7 @@ from app.core.errors import (
 )
 from app.core.logging import setup_logging
 from app.core.middleware import (
+    LoadSheddingMiddleware,
     RequestContextMiddleware,
     RequestLimitsMiddleware,
     SecurityHeaders,
@@ -39,8 +40,8 @@ class ServiceApp(FastAPI):
     a last-resort 500 included, carries the request id and security headers and is logged once.
 
     Outermost first: the request context (request id, timing, security headers, metrics,
-    access log: one layer), trusted hosts, CORS, request size limits, the default rate limit;
-    then Starlette's own stack.
+    access log: one layer), load shedding, trusted hosts, CORS, request size limits, the
+    default rate limit; then Starlette's own stack.
     """
 
     def build_middleware_stack(self) -> ASGIApp:
@@ -65,6 +66,7 @@ class ServiceApp(FastAPI):
             )
         if "*" not in settings.TRUSTED_HOSTS:
             stack = TrustedHostMiddleware(stack, allowed_hosts=settings.TRUSTED_HOSTS)
+        stack = LoadSheddingMiddleware(stack, limit=settings.request_limit)
         return RequestContextMiddleware(
             stack,
             access_log=settings.ACCESS_LOG,
@@ -85,6 +87,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings)
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
+    app.state.probe_engine = create_engine(settings, pooled=False)
     app.state.rate_limiter = create_rate_limiter(settings) if settings.RATE_LIMIT_ENABLED else None
     if settings.METRICS_ENABLED:
         app.state.metrics.mark_started()
@@ -101,6 +104,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.rate_limiter is not None:
             await app.state.rate_limiter.close()
         await engine.dispose()
+        await app.state.probe_engine.dispose()
         logger.info("{} stopped; database pool disposed", settings.SERVICE_NAME)
 
 

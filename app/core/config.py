@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     DB_STATEMENT_TIMEOUT_MS: int = Field(default=15_000, ge=0)
     DB_ECHO: bool = False
     DB_POOL_PRE_PING: bool = False
+    MAX_REQUESTS_IN_PROGRESS: int | None = Field(default=None, ge=1)  # None: twice the pool
     ALLOW_SQLITE_IN_PROD: bool = False
     HEALTH_TIMEOUT: float = Field(default=2.0, gt=0, le=60)
 
@@ -130,6 +131,7 @@ class Settings(BaseSettings):
     @field_validator(
         "COMPRESSION",
         "DOCS_ENABLED",
+        "MAX_REQUESTS_IN_PROGRESS",
         "REDIS_URL",
         "WORKERS",
         "GUNICORN_CONTROL_SOCKET",
@@ -221,6 +223,12 @@ class Settings(BaseSettings):
     @property
     def docs_enabled(self) -> bool:
         return self.DOCS_ENABLED if self.DOCS_ENABLED is not None else not self.is_prod
+
+    @property
+    def request_limit(self) -> int:
+        """Requests one worker serves at once: beyond twice its pool, they would only wait."""
+        pool = self.DB_POOL_SIZE + self.DB_MAX_OVERFLOW
+        return self.MAX_REQUESTS_IN_PROGRESS or 2 * pool
 
     @property
     def service_token(self) -> str:

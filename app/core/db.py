@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from app.core.config import Settings
@@ -88,18 +89,20 @@ def _sqlite_for_concurrent_writers(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """One engine per process and event loop: call it from the lifespan, never at import."""
+def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
+    """One engine per process and event loop: call it from the lifespan, never at import.
+    Unpooled, each use opens its own connection: the readiness probe never queues behind
+    requests for a pooled one."""
     url = settings.DATABASE_URL
-    pool: dict[str, Any] = {
-        "pool_size": settings.DB_POOL_SIZE,
-        "max_overflow": settings.DB_MAX_OVERFLOW,
-        "pool_timeout": settings.DB_POOL_TIMEOUT,
-    }
+    pool: dict[str, Any] = {"poolclass": NullPool}
+    if pooled:
+        pool = {"pool_size": settings.DB_POOL_SIZE, "max_overflow": settings.DB_MAX_OVERFLOW}
+        pool |= {"pool_timeout": settings.DB_POOL_TIMEOUT, "pool_recycle": 1800}
     if settings.is_sqlite:
         ensure_sqlite_folder(url)
         engine = create_async_engine(url, pool_pre_ping=True, connect_args={"timeout": 30}, **pool)
-        _sqlite_for_concurrent_writers(engine)
+        if pooled:  # the probe only reads: it takes no write lock
+            _sqlite_for_concurrent_writers(engine)
         return engine
     args: dict[str, Any] = {}
     if url.startswith("postgresql+asyncpg"):
@@ -107,12 +110,36 @@ def create_engine(settings: Settings) -> AsyncEngine:
         if settings.DB_STATEMENT_TIMEOUT_MS:
             server_settings["statement_timeout"] = str(settings.DB_STATEMENT_TIMEOUT_MS)
         args = {"server_settings": server_settings, "timeout": settings.DB_POOL_TIMEOUT}
+        if settings.DB_STATEMENT_TIMEOUT_MS:  # the client's own bound, for a frozen server
+            args["command_timeout"] = settings.DB_STATEMENT_TIMEOUT_MS / 1000 + 1
     # No ping unless asked for (asyncpg's is three round trips); closed connections are replaced.
     engine = create_async_engine(
-        url, pool_pre_ping=settings.DB_POOL_PRE_PING, pool_recycle=1800, connect_args=args, **pool
+        url, pool_pre_ping=settings.DB_POOL_PRE_PING and pooled, connect_args=args, **pool
     )
     _replace_closed_connections(engine)
+    _unreachable_is_operational(engine)
     return engine
+
+
+def _unreachable_is_operational(engine: AsyncEngine) -> None:
+    """A connect or statement that failed at the network (refused, reset, timed out) becomes
+    SQLAlchemy's OperationalError, and its connection is dropped, not reused: asyncpg raises
+    the OS error or TimeoutError itself, which no error handler would recognise."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except (OSError, TimeoutError) as error:
+            raise dialect.loaded_dbapi.OperationalError(f"cannot connect: {error!r}") from error
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _translate(context: Any) -> Exception | None:
+        error = context.original_exception
+        if not isinstance(error, OSError | TimeoutError):
+            return None
+        context.is_disconnect = True
+        return sa_exc.OperationalError(context.statement, context.parameters, error)
 
 
 def _replace_closed_connections(engine: AsyncEngine) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -15,7 +16,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from app.core.context import current_request_id
+from app.core.logging import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -99,27 +100,17 @@ class DatabaseUnavailableError(ServiceUnavailableError):
 
 
 # Codes where the status's own name (`HTTPStatus(...).name`, lower-cased) is not ours.
-_CODES = {
-    401: "not_authenticated",
-    413: "payload_too_large",
-    422: "validation_error",
-    429: "rate_limited",
-    500: "internal_error",
-}
+_CODES = {401: "not_authenticated", 413: "payload_too_large", 422: "validation_error"}
+_CODES |= {429: "rate_limited", 500: "internal_error"}
 
 
-def code_for_status(status: int) -> str:
+def describe_status(status: int) -> tuple[str, str]:
+    """(stable code, title) of an HTTP status."""
     try:
-        return _CODES.get(status) or HTTPStatus(status).name.lower()
+        known = HTTPStatus(status)
     except ValueError:
-        return f"http_{status}"
-
-
-def title_for_status(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
+        return f"http_{status}", "Error"
+    return _CODES.get(status) or known.name.lower(), known.phrase
 
 
 def problem_response(
@@ -164,7 +155,7 @@ def _settings(request: Request, name: str, default: Any) -> Any:
 def request_id_of(request: Request) -> str:
     # The catch-all handler runs outside our middleware, after its contextvar is reset.
     request_id = request.scope.get("state", {}).get("request_id")
-    return request_id if isinstance(request_id, str) else current_request_id()
+    return request_id if isinstance(request_id, str) else request_id_var.get()
 
 
 async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
@@ -188,12 +179,11 @@ def allowed_methods(request: Request) -> list[str]:
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
-    title = title_for_status(exc.status_code)
+    code, title = describe_status(exc.status_code)
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         headers["Allow"] = ", ".join(allowed_methods(request))
-    code = code_for_status(exc.status_code)
     return problem_response(
         request, status=exc.status_code, code=code, title=title, detail=detail, headers=headers
     )
@@ -257,6 +247,10 @@ def _database_error_answer(exc: Exception) -> tuple[int, str, str] | None:
     return None
 
 
+# One log line a second while the database keeps failing, with the count of those left out.
+_database_log = {"last": -1.0, "left_out": 0.0}
+
+
 async def handle_database_error(request: Request, exc: Exception) -> JSONResponse:
     """Database failures a service did not translate: a clear 4xx/503, never a bare 500."""
     answer = _database_error_answer(exc)
@@ -264,13 +258,19 @@ async def handle_database_error(request: Request, exc: Exception) -> JSONRespons
         return await handle_unexpected_error(request, exc)
     status, code, title = answer
     cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
-    logger.warning(
-        "database error on {} {}: {} {}",
-        request.method,
-        request.url.path,
-        type(cause).__name__,
-        cause if status == 503 else "",
-    )
+    now = time.monotonic()
+    if now - _database_log["last"] < 1:
+        _database_log["left_out"] += 1
+    else:
+        logger.warning(
+            "database error on {} {}: {} {} ({:.0f} more not logged since the last line)",
+            request.method,
+            request.url.path,
+            type(cause).__name__,
+            cause if status == 503 else "",
+            _database_log["left_out"],
+        )
+        _database_log.update(last=now, left_out=0)
     headers = {"Retry-After": "1"} if status == 503 else None
     return problem_response(request, status=status, code=code, title=title, headers=headers)
 
@@ -291,7 +291,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "model": Problem,
-            "description": title_for_status(status),
+            "description": describe_status(status)[1],
             "content": {PROBLEM_JSON: {"schema": {"$ref": _PROBLEM_REF}}},
         }
         for status in statuses

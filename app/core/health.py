@@ -34,10 +34,11 @@ async def live() -> HealthStatus:
     responses={503: {"model": Problem, "description": "The database does not answer"}},
 )
 async def ready(request: Request) -> HealthStatus:
-    """The service can do its work: the database answers `SELECT 1` in time."""
+    """The service can do its work: the database answers `SELECT 1` in time, on a connection
+    of its own (a busy pool is no reason to take the worker out of service)."""
     settings = request.app.state.settings
     try:
-        await ping(request.app.state.engine, settings.HEALTH_TIMEOUT)
+        await ping(request.app.state.probe_engine, settings.HEALTH_TIMEOUT)
     except Exception as error:
         logger.warning("readiness check failed: {}", type(error).__name__)
         raise DatabaseUnavailableError("the database did not answer in time") from None

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.accesslog import log_access
-from app.core.context import request_id_var
 from app.core.errors import AppError, problem_response
+from app.core.logging import request_id_var
 from app.core.metrics import Metrics, route_template
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -173,6 +173,35 @@ async def send_problem(
         return {"type": "http.disconnect"}
 
     await problem_response(Request(scope), error, **fields)(scope, no_body, send)
+
+
+class OverloadedError(AppError):
+    status_code = 503
+    code = "overloaded"
+    title = "Too many requests in progress"
+
+
+class LoadSheddingMiddleware:
+    """At most `limit` requests in progress in this worker: the next ones get 503 with
+    `Retry-After` at once, so the accepted ones keep a bounded latency. Probes are exempt."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_progress = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(PROBE_PATH_PREFIX):
+            await self.app(scope, receive, send)
+        elif self.in_progress >= self.limit:
+            detail = f"this worker is serving {self.limit} requests; retry shortly"
+            await send_problem(scope, send, OverloadedError(detail, headers={"Retry-After": "1"}))
+        else:
+            self.in_progress += 1
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.in_progress -= 1
 
 
 class RequestLimitsMiddleware:

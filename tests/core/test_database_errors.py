@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import secrets
+import socket
+import time
 from pathlib import Path
 
 import asyncpg
 import pytest
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
+from loguru import logger
 from sqlalchemy.engine import make_url
 
+from app.core import errors
 from app.core.config import Settings
 from app.main import create_app
 from tests.assertions import assert_problem
 from tests.conftest import SettingsFactory
 from tests.core.test_db_pool import plain_url
+from tests.servers import closed_port
 
 
 async def list_items_503(settings: Settings) -> dict[str, object]:
@@ -58,3 +63,49 @@ async def test_a_database_refusing_connections_answers_503(
     finally:
         await admin.execute(f"DROP ROLE IF EXISTS {role}")
         await admin.close()
+
+
+async def test_a_database_refusing_connects_answers_503(make_settings: SettingsFactory) -> None:
+    """A stopped PostgreSQL: the driver's connection refusal is the database's 503, no 500."""
+    with closed_port() as port:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test"
+        await list_items_503(make_settings(DATABASE_URL=url))
+
+
+async def test_a_server_that_never_answers_costs_at_most_the_pool_timeout(
+    make_settings: SettingsFactory,
+) -> None:
+    """A frozen server takes the connection and says nothing: the connect gives up after
+    DB_POOL_TIMEOUT and the request gets the database's 503, not a hang or a 500."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes handshakes; nobody ever answers
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{silent.getsockname()[1]}/test"
+        started = time.monotonic()
+        await list_items_503(make_settings(DATABASE_URL=url, DB_POOL_TIMEOUT=0.5))
+        assert time.monotonic() - started < 0.5 + 1
+
+
+async def test_a_burst_of_failures_logs_one_line_not_a_traceback_each(
+    make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(errors._database_log, "last", -1.0)  # no burst from another test
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(str(message)), level="WARNING")
+    try:
+        with closed_port() as port:
+            url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test"
+            settings = make_settings(DATABASE_URL=url)
+            application = create_app(settings, configure_logging=False)
+            async with LifespanManager(application):
+                transport = ASGITransport(app=application)
+                async with AsyncClient(transport=transport, base_url="http://t") as client:
+                    headers = {"X-Token": settings.service_token}
+                    for _ in range(5):
+                        response = await client.get("/api/v1/items", headers=headers)
+                        assert_problem(response, 503, "database_unavailable")
+    finally:
+        logger.remove(sink)
+    database_lines = [line for line in lines if "database error" in line]
+    assert len(database_lines) == 1, lines
+    assert "Traceback" not in "".join(lines)

@@ -83,6 +83,16 @@ async def test_pool_exhaustion_is_a_bounded_503(probe_app: FastAPI) -> None:
         assert (await http.get("/probe/sleep")).status_code == 200
 
 
+async def test_a_busy_pool_leaves_the_worker_ready(probe_app: FastAPI) -> None:
+    """Readiness asks the database on a connection of its own: every pooled connection in
+    use is load, not a reason to take the worker out of service."""
+    async with probe_app.state.engine.connect() as held:
+        await held.execute(text("SELECT 1"))
+        async with _client(probe_app) as http:
+            assert_problem(await http.get("/probe/sleep"), 503, "database_busy")
+            assert (await http.get("/health/ready")).status_code == 200
+
+
 def test_naive_datetimes_are_refused() -> None:
     column_type = UTCDateTime()
     with pytest.raises(ValueError, match="naive"):
