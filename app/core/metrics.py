@@ -40,8 +40,7 @@ def is_multiprocess() -> bool:
 def route_template(scope: Scope) -> str:
     """The matched route's path template (`/api/v1/items/{item_id}`), never the raw path:
     raw paths would make one time series per id. Unmatched requests share one label."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
+    path = getattr(scope.get("route"), "path_format", None)  # `{id:int}` written `{id}`
     return path if isinstance(path, str) else UNMATCHED_ROUTE
 
 

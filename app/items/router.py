@@ -59,7 +59,7 @@ async def list_items(
 
 
 @router.get(
-    "/{item_id}",
+    "/{item_id:int}",
     response_model=ItemRead,
     responses={
         **READ,
@@ -79,7 +79,7 @@ async def read_item(
 
 
 @router.put(
-    "/{item_id}",
+    "/{item_id:int}",
     response_model=ItemRead,
     responses={**WRITE, 200: {"description": "Replaced", "headers": ETAG_HEADER}},
 )
@@ -97,7 +97,7 @@ async def replace_item(
 
 
 @router.patch(
-    "/{item_id}",
+    "/{item_id:int}",
     response_model=ItemRead,
     responses={**WRITE, 200: {"description": "Updated", "headers": ETAG_HEADER}},
 )
@@ -114,7 +114,7 @@ async def update_item(
     return updated
 
 
-@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE)
+@router.delete("/{item_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=WRITE)
 async def delete_item(
     item: OwnedItem, expected_version: ExpectedVersion, session: SessionDep
 ) -> Response:

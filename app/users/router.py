@@ -113,7 +113,7 @@ async def list_users(
 
 
 @router.get(
-    "/users/{user_id}",
+    "/users/{user_id:int}",
     response_model=UserRead,
     tags=["users"],
     responses=problem_responses(401, 403, 404),
@@ -124,7 +124,7 @@ async def read_user(user: ValidUser) -> User:
 
 
 @router.patch(
-    "/users/{user_id}",
+    "/users/{user_id:int}",
     response_model=UserRead,
     tags=["users"],
     responses=problem_responses(401, 403, 404, 409),
@@ -139,7 +139,7 @@ async def update_user(
 
 
 @router.delete(
-    "/users/{user_id}",
+    "/users/{user_id:int}",
     status_code=status.HTTP_204_NO_CONTENT,
     tags=["users"],
     responses=problem_responses(401, 403, 404),

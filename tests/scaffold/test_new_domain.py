@@ -151,7 +151,7 @@ def test_a_run_writes_registers_and_is_ruff_clean(fresh_project: Path) -> None:
     assert f' | app.{LONG}", "app.users"' in (fresh_project / "pyproject.toml").read_text()
     router = (fresh_project / "app" / LONG / "router.py").read_text()
     assert f'prefix="/{LONG.replace("_", "-")}"' in router
-    assert f'"/{{{LONG.removesuffix("s")}_id}}"' in router
+    assert f'"/{{{LONG.removesuffix("s")}_id:int}}"' in router
     ruff = Path(sys.executable).with_name("ruff")
     for args in (["check"], ["format", "--check"]):
         checked = subprocess.run(  # noqa: S603
