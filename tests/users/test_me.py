@@ -78,3 +78,14 @@ async def test_new_password_must_be_long_enough(client: AsyncClient, application
         headers=user.headers,
     )
     assert_problem(response, 422, "weak_password")
+
+
+async def test_me_is_never_taken_for_an_account_id(
+    client: AsyncClient, application: FastAPI
+) -> None:
+    """`/users/me` is its own resource: a method it lacks is 405 with its own Allow, not a
+    422 from `/users/{user_id}`."""
+    user = await account(application, client)
+    response = await client.delete(ME, headers=user.headers)
+    assert_problem(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "GET, PATCH"
