@@ -1,9 +1,5 @@
-"""Loguru as the only log sink; std logging (uvicorn, gunicorn, sqlalchemy, alembic) routed into it.
-
-`setup_logging` is idempotent: gunicorn runs it again on SIGHUP and tests run it for
-several app instances. Every record gets `extra.request_id` from the request context.
-Under gunicorn the saved files have one writer, the master (see `app.serving.logrelay`).
-"""
+"""Loguru as the only log sink, std logging routed into it, `extra.request_id` on every record.
+`setup_logging` is idempotent (gunicorn runs it again on SIGHUP)."""
 
 from __future__ import annotations
 
@@ -149,11 +145,8 @@ _RELAYED_NO = 1  # below TRACE: no stream sink ever shows a relayed line
 
 
 def add_file_sink(settings: Settings) -> int:
-    """The dated, rotated, compressed file sink, or in a gunicorn worker the relay to it.
-
-    Exactly one process writes a given file: a worker's lines go to the master
-    (`app.serving.logrelay`), which writes them through this same sink with its own lines.
-    """
+    """The dated, rotated, compressed file sink; in a gunicorn worker, the relay to the master,
+    which writes the workers' lines through its own (`app.serving.logrelay`): one writer."""
     with _state.lock:
         level = logger.level(settings.LEVEL).no
         line_format = (
@@ -215,11 +208,8 @@ def write_relayed_line(line: str) -> None:
 
 
 def use_relay(write: Callable[[str], None]) -> None:
-    """In a new gunicorn worker, right after the fork: file lines go to `write` from now on.
-
-    The master's file handler came along with the fork; it is swapped for the relay before
-    this process can log anything (gunicorn logs "Booting worker" right after the fork).
-    """
+    """In a new gunicorn worker, right after the fork (before it logs anything): the file
+    handler the fork copied from the master is swapped for the relay to it."""
     _state.lock = threading.RLock()  # the master's reader thread may have held the old one
     with _state.lock:
         _state.relay_write = write

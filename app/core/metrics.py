@@ -1,10 +1,6 @@
-"""Prometheus metrics (requests by method, route template and status; latency; requests in
-progress; build info) and `GET /metrics`.
-
-Under gunicorn prometheus_client runs in multiprocess mode (gunicorn.conf.py sets
-PROMETHEUS_MULTIPROC_DIR first): a scrape sums every worker's files, dead workers' too. Each
-app has its own registry, so apps in one test process do not count into each other.
-"""
+"""Prometheus metrics and `GET /metrics`. Under gunicorn prometheus_client runs in
+multiprocess mode (gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR first): a scrape sums every
+worker's files. Each app has its own registry (apps in one test process do not mix)."""
 
 from __future__ import annotations
 

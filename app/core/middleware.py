@@ -41,13 +41,9 @@ def _request_facts(scope: Scope) -> tuple[str | None, bool]:
 
 
 class RequestContextMiddleware:
-    """The outermost layer, once per request: the request id (accepted or made, echoed),
-    `Server-Timing`, the security headers, the request metrics and one access-log line.
-
-    It sits outside Starlette's error middleware (see `app.main.ServiceApp`), so even a 500
-    made by the last-resort handler carries the id and the headers, and is counted and
-    logged once.
-    """
+    """The outermost layer: request id (accepted or made, echoed), `Server-Timing`, security
+    headers, metrics and one access line. Outside Starlette's error middleware, so even a
+    last-resort 500 carries them and is counted and logged once."""
 
     def __init__(
         self,
@@ -205,12 +201,8 @@ class LoadSheddingMiddleware:
 
 
 class RequestLimitsMiddleware:
-    """Refuses oversized requests before their body is read into memory.
-
-    Header block over `max_header_bytes` → 431; `Content-Length` over `max_body_bytes` → 413
-    at once; a body without a length (chunked) is counted as it streams and cut off with 413
-    the moment it passes the limit, so at most one chunk beyond the limit is ever held.
-    """
+    """Oversized requests refused before their body is read: headers → 431, a declared length
+    → 413 at once, a chunked body → 413 the moment it passes the limit (one chunk held)."""
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_header_bytes: int) -> None:
         self.app = app
@@ -288,12 +280,8 @@ class RequestLimitsMiddleware:
 
 
 class TrustedHostMiddleware:
-    """Answers 400 (in the envelope) to a `Host` header not in `TRUSTED_HOSTS`.
-
-    Stops host-header tricks (poisoned absolute URLs in `Location`, cache poisoning). A pattern
-    `*.example.com` accepts any subdomain. Not installed when the list holds `*`. Health probes
-    are exempt: a kubelet calls them by the pod's address, and they reveal nothing.
-    """
+    """400 to a `Host` not in `TRUSTED_HOSTS` (`*.example.com`: any subdomain): no poisoned
+    absolute URLs. Probes are exempt (a kubelet calls them by the pod's address)."""
 
     def __init__(self, app: ASGIApp, *, allowed_hosts: list[str]) -> None:
         self.app = app

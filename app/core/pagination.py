@@ -1,10 +1,6 @@
-"""Keyset pagination: opaque cursors, and the WHERE clause that starts a page after one.
-
-A page starts after the last row's (sort value, id), compared as a row value,
-`(sort, id) < (v, n)`, so an index on (..., sort, id) bounds the scan: a deep page costs
-what the first one does. Tampering with a cursor only moves the start of the caller's own
-page, so it is not signed; what it holds is validated like any other input.
-"""
+"""Keyset pagination: a page starts after the last row's (sort value, id), compared as a row
+value, `(sort, id) < (v, n)`, so an index on (..., sort, id) bounds the scan at any depth.
+Cursors are not signed (tampering only moves the caller's own page) but fully validated."""
 
 from __future__ import annotations
 

@@ -112,11 +112,8 @@ def create_rate_limiter(settings: Settings) -> RateLimiter:
 
 
 class RateLimitMiddleware:
-    """The default limit per client address on every request under the API prefix.
-
-    An unreachable storage lets the request through (logged): an outage of the counters must
-    not take the API down with it.
-    """
+    """The default limit per client address under the API prefix. An unreachable storage
+    lets requests through (logged): the counters' outage must not take the API down."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -138,12 +135,8 @@ class RateLimitMiddleware:
 
 
 async def check_login(request: Request, account: str) -> None:
-    """Count a login attempt per client address and per account; 429 when either is spent.
-
-    Both limits are hit on every attempt, so guessing many passwords for one account from many
-    addresses, or many accounts from one address, both stop. When the counters cannot be reached
-    logins are refused (503): unlimited password guessing is worse than a short outage.
-    """
+    """A login attempt, counted per client address and per account; 429 when either is
+    spent. Unreachable counters refuse logins (503): unlimited guessing is worse."""
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
     if limiter is None:
         return

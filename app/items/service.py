@@ -5,14 +5,14 @@ Functions take the session first and only flush; the request's session commits o
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from pydantic import AwareDatetime, StringConstraints, TypeAdapter
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.exc import StaleDataError
 
-from app.core.conditional import version_matches
+from app.core.conditional import write_versioned
 from app.core.pagination import (
     CursorError,
     SortKey,
@@ -25,6 +25,7 @@ from app.core.principal import Principal, may_see, visible_owner
 from app.core.schemas import NO_NUL
 from app.items.exceptions import (
     InvalidCursorError,
+    ItemNotFoundError,
     ItemVersionConflictError,
     OwnerNotAllowedError,
     OwnerNotFoundError,
@@ -77,23 +78,6 @@ async def create(session: AsyncSession, principal: Principal, data: ItemCreate) 
     return item
 
 
-def check_version(item: Item, expected_version: int | None) -> None:
-    """`If-Match` said which version the caller last saw; anything else is a conflict."""
-    if not version_matches(item.version, expected_version):
-        raise ItemVersionConflictError(
-            f"item {item.id} is at version {item.version}, not {expected_version}"
-        )
-
-
-async def _flush_versioned(session: AsyncSession, item: Item) -> None:
-    """Flush; a concurrent writer that got there first turns into the domain's 412."""
-    item_id = item.id
-    try:
-        await session.flush()
-    except StaleDataError:
-        raise ItemVersionConflictError(f"item {item_id} was changed concurrently") from None
-
-
 async def update(
     session: AsyncSession,
     item: Item,
@@ -101,19 +85,37 @@ async def update(
     *,
     expected_version: int | None,
 ) -> Item:
-    check_version(item, expected_version)
-    partial = isinstance(changes, ItemUpdate)
-    for field, value in changes.model_dump(exclude_unset=partial).items():
-        if value is not None:
-            setattr(item, field, value)
-    await _flush_versioned(session, item)
+    values = changes.model_dump(exclude_unset=isinstance(changes, ItemUpdate))
+
+    async def change() -> None:
+        for field, value in values.items():
+            if value is not None:
+                setattr(item, field, value)
+
+    await _write(session, item, change, expected_version)
     return item
 
 
 async def delete(session: AsyncSession, item: Item, *, expected_version: int | None) -> None:
-    check_version(item, expected_version)
-    await session.delete(item)
-    await _flush_versioned(session, item)
+    await _write(session, item, lambda: session.delete(item), expected_version)
+
+
+async def _write(
+    session: AsyncSession,
+    item: Item,
+    change: Callable[[], Awaitable[None]],
+    expected_version: int | None,
+) -> None:
+    """A write that If-Match guards; without it, the write applies to the current version."""
+    item_id = item.id
+    await write_versioned(
+        session,
+        item,
+        change,
+        expected=expected_version,
+        conflict=lambda reason: ItemVersionConflictError(f"item {item_id}: {reason}"),
+        gone=ItemNotFoundError,
+    )
 
 
 def _filtered(principal: Principal, query: ItemQuery) -> Select[Item]:

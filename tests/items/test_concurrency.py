@@ -79,3 +79,39 @@ async def test_matching_or_wildcard_if_match_succeeds(
     assert star.json()["version"] == 3
     gone = await client.delete(url, headers={**user.headers, "If-Match": '"3"'})
     assert gone.status_code == 204
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+async def test_concurrent_writes_without_if_match_all_apply(
+    client: AsyncClient, application: FastAPI, method: str
+) -> None:
+    """No If-Match means "change the current version": racing writers never get a 412 they
+    did not ask for, and each one's change is a version of its own."""
+    user = await account(application, client)
+    item = (await client.post(ITEMS, json={"title": "start"}, headers=user.headers)).json()
+    url = f"{ITEMS}/{item['id']}"
+    writers = 8
+    responses = await asyncio.gather(
+        *(
+            client.request(method, url, json={"title": f"w{n}"}, headers=user.headers)
+            for n in range(writers)
+        )
+    )
+    assert [r.status_code for r in responses] == [200] * writers, [r.text for r in responses]
+    stored = (await client.get(url, headers=user.headers)).json()
+    assert stored["version"] == 1 + writers
+    assert stored["title"] in {f"w{n}" for n in range(writers)}
+
+
+async def test_a_write_racing_a_delete_is_404_not_500(
+    client: AsyncClient, application: FastAPI
+) -> None:
+    user = await account(application, client)
+    item = (await client.post(ITEMS, json={"title": "doomed"}, headers=user.headers)).json()
+    url = f"{ITEMS}/{item['id']}"
+    deleted, patched = await asyncio.gather(
+        client.delete(url, headers=user.headers),
+        client.patch(url, json={"title": "late"}, headers=user.headers),
+    )
+    assert deleted.status_code == 204
+    assert patched.status_code in {200, 404}, patched.text
