@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from loguru import logger
+from sqlalchemy.engine import make_url
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
@@ -28,7 +29,7 @@ from app.core.middleware import (
     SecurityHeaders,
     TrustedHostMiddleware,
 )
-from app.core.ratelimit import RateLimitMiddleware, create_rate_limiter
+from app.core.ratelimit import RateLimiter, RateLimitMiddleware
 from app.items.router import router as items_router
 from app.users.router import router as users_router
 
@@ -88,7 +89,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
     app.state.probe_engine = create_engine(settings, pooled=False)
-    app.state.rate_limiter = create_rate_limiter(settings) if settings.RATE_LIMIT_ENABLED else None
+    app.state.rate_limiter = RateLimiter(settings) if settings.RATE_LIMIT_ENABLED else None
     if settings.METRICS_ENABLED:
         app.state.metrics.mark_started()
     logger.info(
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, *, configure_logging: bool = Tr
     settings = settings or get_settings()
     if configure_logging:
         setup_logging(settings)
+    make_url(settings.DATABASE_URL).get_dialect().import_dbapi()  # loaded before gunicorn forks
     docs_enabled = settings.docs_enabled
     build_info = version.load_build_info(settings)
     app = ServiceApp(

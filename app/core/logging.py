@@ -8,11 +8,13 @@ import json
 import logging
 import re
 import sys
+import tempfile
 import threading
 import traceback
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -165,6 +167,7 @@ def add_file_sink(settings: Settings) -> int:
                 diagnose=diagnose,
             )
         else:
+            _check_writable(settings.LOG_SAVE_PATH)
             _ensure_relayed_level()
 
             def saved_format(record: Record) -> str:
@@ -188,6 +191,18 @@ def add_file_sink(settings: Settings) -> int:
         _state.file_handler_id = handler_id
         _state.file_settings = settings
         return handler_id
+
+
+def _check_writable(folder: Path) -> None:
+    """A log folder that cannot be written stops the start with one line naming the setting."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        sys.stderr.write(
+            f"invalid configuration: LOG_SAVE_PATH: cannot write to {folder}: {error}\n"
+        )
+        raise SystemExit(2) from None
 
 
 def _ensure_relayed_level() -> None:

@@ -20,11 +20,6 @@ SERVER_TIMING_HEADER = b"server-timing"
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-def new_request_id() -> str:
-    """32 hex digits."""
-    return uuid.uuid4().hex
-
-
 def _request_facts(scope: Scope) -> tuple[str | None, bool]:
     """The caller's `X-Request-ID` when it is short and plain (else None: we make our own),
     and whether the request carries credentials."""
@@ -63,7 +58,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         inbound, authenticated = _request_facts(scope)
-        request_id = inbound or new_request_id()
+        request_id = inbound or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         started = perf_counter()

@@ -107,10 +107,6 @@ class RateLimiter:
             await self.storage.reset()
 
 
-def create_rate_limiter(settings: Settings) -> RateLimiter:
-    return RateLimiter(settings)
-
-
 class RateLimitMiddleware:
     """The default limit per client address under the API prefix. An unreachable storage
     lets requests through (logged): the counters' outage must not take the API down."""

@@ -92,11 +92,13 @@ def test_nonsense_security_settings_are_refused(field: str, value: str) -> None:
         ({"STATUS": "prod", "DATABASE_URL": STRONG["DATABASE_URL"]}, "SECRET_KEY"),
         ({"STATUS": "prod", "SECRET_KEY": "k" * 40}, "ALLOW_SQLITE_IN_PROD"),
         ({"SERVICE_TOKEN_REQUIRED": "true", "X_TOKEN": ""}, "X_TOKEN"),
+        ({"SAVE": "true", "LOG_SAVE_PATH": "a-file/logs"}, "LOG_SAVE_PATH"),
     ],
 )
 def test_unsafe_start_stops_with_one_clear_line(
     tmp_path: Path, env: dict[str, str], named: str
 ) -> None:
+    (tmp_path / "a-file").write_text("")  # a log folder cannot be made below a file
     keep = {"PATH", "HOME", "LANG", "SYSTEMROOT"}
     environment = {k: v for k, v in os.environ.items() if k in keep}
     environment.update(
