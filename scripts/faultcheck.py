@@ -671,7 +671,8 @@ async def locked(fixture: Fixture) -> Result:
 async def raw_client(
     port: int, request: bytes, result: Result, deadline: float, patience: float
 ) -> None:
-    """One keep-alive connection sending `request` again and again until `deadline`."""
+    """One keep-alive connection sending `request` again and again until `deadline`; after a
+    503 it waits what `Retry-After` says, as an HTTP client should (RFC 9110 10.2.3)."""
     connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
     while time.monotonic() < deadline and len(result.samples) < MAX_REQUESTS_PER_SCENARIO:
         started = time.monotonic()
@@ -687,12 +688,14 @@ async def raw_client(
                 for name, _, value in (line.partition(":") for line in lines[1:] if line)
             }
             body = await reader.readexactly(int(headers.get("content-length", "0")))
-            result.samples.append(
-                sample_of("list", started, int(lines[0].split()[1]), headers, body)
-            )
+            sample = sample_of("list", started, int(lines[0].split()[1]), headers, body)
+            result.samples.append(sample)
             if headers.get("connection", "").lower() == "close":
                 writer.close()
                 connection = None
+            if sample.status == 503 and headers.get("retry-after", "").isdigit():
+                pause = min(float(headers["retry-after"]), deadline - time.monotonic())
+                await asyncio.sleep(max(0.0, pause))
         except (OSError, TimeoutError, asyncio.IncompleteReadError) as error:
             reason = f"no answer {patience:.0f}s" if isinstance(error, TimeoutError) else "conn"
             result.samples.append(Sample("list", started, time.monotonic() - started, None, reason))
