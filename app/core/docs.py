@@ -26,11 +26,8 @@ ASSETS_URL = "/docs/assets"
 ASSET_NAMES = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png")
 
 # No call home: Swagger UI's spec validator badge would ask an outside host about our spec.
-SWAGGER_UI_PARAMETERS: dict[str, Any] = {
-    **swagger_ui_default_parameters,
-    "validatorUrl": None,
-    "persistAuthorization": True,
-}
+SWAGGER_UI_PARAMETERS: dict[str, Any] = {**swagger_ui_default_parameters, "validatorUrl": None}
+SWAGGER_UI_PARAMETERS["persistAuthorization"] = True
 
 
 def assets_folder() -> Path:
@@ -44,9 +41,8 @@ def assets_folder() -> Path:
 
 def install(app: FastAPI) -> None:
     """Add `/docs`, `/redoc`, the OAuth2 redirect page and the assets they load."""
-    if app.openapi_url is None:
-        raise RuntimeError("the docs need the OpenAPI schema: create the app with openapi_url")
     openapi_url = app.openapi_url
+    assert openapi_url is not None, "the docs need the OpenAPI schema"  # noqa: S101
     app.mount(ASSETS_URL, StaticFiles(directory=assets_folder()), name="docs-assets")
 
     def asset(request: Request, name: str) -> str:

@@ -115,10 +115,6 @@ _NO_STORE = (_CACHE_CONTROL, b"no-store")
 Header = tuple[bytes, bytes]
 
 
-def _is_docs_path(path: str) -> bool:
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in DOCS_PATHS)
-
-
 class SecurityHeaders:
     """Headers that make browsers and caches handle every response safely (requests with
     credentials also get `Cache-Control: no-store` unless the route chose its own caching)."""
@@ -135,7 +131,8 @@ class SecurityHeaders:
         self.docs_headers += ((b"cross-origin-opener-policy", b"same-origin"),)
 
     def for_path(self, path: str) -> tuple[Header, ...]:
-        return self.docs_headers if _is_docs_path(path) else self.api_headers
+        is_docs = any(path == p or path.startswith(p + "/") for p in DOCS_PATHS)
+        return self.docs_headers if is_docs else self.api_headers
 
 
 class HeadersTooLargeError(AppError):
