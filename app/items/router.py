@@ -26,7 +26,7 @@ WRITE = problem_responses(401, 403, 404, 412)
     response_model=ItemRead,
     status_code=status.HTTP_201_CREATED,
     responses={
-        **problem_responses(401, 403),
+        **problem_responses(401, 403, 409),
         201: {
             "description": "Created",
             "headers": {**ETAG_HEADER, "Location": {"schema": {"type": "string"}}},

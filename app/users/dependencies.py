@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import get_settings, request_settings
 from app.core.db import SessionDep
 from app.core.principal import SERVICE_PRINCIPAL, Principal
-from app.core.schemas import RowId
+from app.core.schemas import MAX_ID, RowId
 from app.core.security import InvalidTokenError as MalformedTokenError
 from app.core.security import decode_access_token, is_valid_service_token
 from app.users import principal_cache, service
@@ -70,8 +70,9 @@ async def get_principal(
         subject = decode_access_token(bearer, settings.SECRET_KEY.get_secret_value())
     except MalformedTokenError:
         raise InvalidTokenError from None
-    if not subject.isdecimal():
-        raise InvalidTokenError
+    valid = subject.isascii() and subject.isdigit() and len(subject) <= len(str(MAX_ID))
+    if not (valid and 0 < int(subject) <= MAX_ID):
+        raise InvalidTokenError  # signed, but no id an account can have
     user_id = int(subject)
     cache = principal_cache.for_app(request.app)
     is_superuser = cache.get(user_id)

@@ -37,9 +37,11 @@ async def login(
     session: SessionDep,
     settings: SettingsDep,
     request: Request,
+    response: Response,
 ) -> Token:
     """OAuth2 password flow: `username` is the email. Wrong email or password: the same 401.
     Attempts are limited per client address and per account (`RATE_LIMIT_LOGIN`)."""
+    response.headers["Cache-Control"] = "no-store"  # RFC 6749 section 5.1
     await check_login(request, form.username)
     user = await service.authenticate(session, form.username, form.password)
     token = create_access_token(
@@ -53,10 +55,14 @@ async def login(
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
     tags=["users"],
-    responses=problem_responses(403, 409),
+    responses=problem_responses(403, 409, 503),
 )
-async def sign_up(data: UserCreate, session: SessionDep, settings: SettingsDep) -> User:
-    """Create an account (when `OPEN_REGISTRATION` is on). Roles cannot be chosen here."""
+async def sign_up(
+    data: UserCreate, session: SessionDep, settings: SettingsDep, request: Request
+) -> User:
+    """Create an account (when `OPEN_REGISTRATION` is on). Roles cannot be chosen here.
+    Limited like logins (`RATE_LIMIT_LOGIN`), so addresses cannot be probed faster."""
+    await check_login(request, data.email)
     return await service.sign_up(
         session,
         data,
@@ -89,9 +95,14 @@ async def update_me(changes: UserUpdateMe, user: CurrentUser, session: SessionDe
     responses=problem_responses(400, 401, 403),
 )
 async def change_password(
-    change: PasswordChange, user: CurrentUser, session: SessionDep, settings: SettingsDep
+    change: PasswordChange,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> Response:
-    """Change your password; the current one is required."""
+    """Change your password; the current one is required, and guesses count as logins."""
+    await check_login(request, user.email)
     await service.change_password(
         session, user, change, min_password_length=settings.PASSWORD_MIN_LENGTH
     )

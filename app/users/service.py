@@ -57,7 +57,7 @@ async def _flush_unique(session: AsyncSession, email: str) -> None:
     try:
         await session.flush()
     except IntegrityError:
-        raise EmailAlreadyRegisteredError(f"{email} is already registered") from None
+        raise EmailAlreadyRegisteredError from None
 
 
 async def create(
@@ -69,7 +69,7 @@ async def create(
 ) -> User:
     _check_strength(data.password, min_password_length)
     if await get_by_email(session, data.email) is not None:
-        raise EmailAlreadyRegisteredError(f"{data.email} is already registered")
+        raise EmailAlreadyRegisteredError
     user = User(
         email=data.email.lower(),
         full_name=data.full_name,
@@ -132,7 +132,7 @@ async def _apply(session: AsyncSession, user: User, data: dict[str, object]) -> 
     if isinstance(email, str) and email != user.email:
         existing = await get_by_email(session, email)
         if existing is not None and existing.id != user.id:
-            raise EmailAlreadyRegisteredError(f"{email} is already registered")
+            raise EmailAlreadyRegisteredError
     for field, value in data.items():
         setattr(user, field, value)
     await _flush_unique(session, user.email)
