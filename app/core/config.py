@@ -6,7 +6,6 @@ import json
 import sys
 from collections.abc import Iterator
 from functools import lru_cache
-from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal, cast
 
@@ -52,7 +51,7 @@ class Settings(BaseSettings):
     MAJOR_VERSION: int = Field(default=1, ge=0, le=999)
     STATUS: Literal["dev", "prod"] = "dev"
     DOCS_ENABLED: bool | None = None
-    FORWARDED_ALLOW_IPS: CsvList = Field(default_factory=lambda: ["127.0.0.1"])
+    FORWARDED_ALLOW_IPS: CsvList = Field(default_factory=list)
 
     # Production serving (gunicorn.conf.py); see docs/serving.md
     WORKERS: int | None = Field(default=None, ge=1, le=256)
@@ -112,15 +111,12 @@ class Settings(BaseSettings):
     RATE_LIMIT_ENABLED: bool = True
     RATE_LIMIT_DEFAULT: str = "600/minute"
     RATE_LIMIT_LOGIN: str = "10/minute"
-    TRUSTED_PROXIES: CsvList = Field(default_factory=list)
 
     # Metrics
     METRICS_ENABLED: bool = True
     METRICS_TOKEN: SecretStr = SecretStr("")
 
-    @field_validator(
-        "FORWARDED_ALLOW_IPS", "CORS_ORIGINS", "TRUSTED_HOSTS", "TRUSTED_PROXIES", mode="before"
-    )
+    @field_validator("FORWARDED_ALLOW_IPS", "CORS_ORIGINS", "TRUSTED_HOSTS", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         """Accept `a,b,c` from the environment as well as a JSON list."""
@@ -146,16 +142,6 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
-
-    @field_validator("TRUSTED_PROXIES")
-    @classmethod
-    def _proxy_networks(cls, value: list[str]) -> list[str]:
-        try:
-            for entry in value:
-                ip_network(entry, strict=False)
-        except ValueError:
-            raise ValueError("expected IP addresses or networks, e.g. 10.0.0.0/8") from None
-        return value
 
     @field_validator("DATABASE_URL")
     @classmethod

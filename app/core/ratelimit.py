@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
 from fastapi import Request
 from limits import RateLimitItem, parse
@@ -52,14 +51,6 @@ def _storage(settings: Settings) -> Storage:
     )
 
 
-def _is_in(address: str, networks: list[IPv4Network | IPv6Network]) -> bool:
-    try:
-        ip = ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
-
-
 class RateLimiter:
     """The app's limits, their shared storage, and who the client is."""
 
@@ -71,27 +62,13 @@ class RateLimiter:
         self.default = parse(settings.RATE_LIMIT_DEFAULT)
         self.login = parse(settings.RATE_LIMIT_LOGIN)
         self.api_prefix = settings.api_prefix + "/"
-        self.trusted_proxies = [ip_network(net, strict=False) for net in settings.TRUSTED_PROXIES]
 
-    def client_address(self, scope: Scope) -> str:
-        """The peer address; behind a trusted proxy, the nearest untrusted `X-Forwarded-For` hop.
-
-        Walking the hops from the right, a client cannot pick its own identity with the header.
-        """
+    @staticmethod
+    def client_address(scope: Scope) -> str:
+        """The peer address, which the server takes from `X-Forwarded-For` only when the peer
+        is a proxy in `FORWARDED_ALLOW_IPS` (none by default): a client cannot pick it."""
         client = scope.get("client")
-        peer: str = client[0] if client else "unknown"
-        if not _is_in(peer, self.trusted_proxies):
-            return peer
-        forwarded: list[str] = [
-            value.decode("latin-1")
-            for name, value in scope["headers"]
-            if name == b"x-forwarded-for"
-        ]
-        hops = [hop.strip() for line in forwarded for hop in line.split(",") if hop.strip()]
-        for hop in reversed(hops):
-            if not _is_in(hop, self.trusted_proxies):
-                return hop
-        return hops[0] if hops else peer
+        return str(client[0]) if client else "unknown"
 
     async def hit(self, item: RateLimitItem, *identifiers: str, exact: bool = False) -> int:
         """Count one request: 0 if allowed, else seconds until a retry (StorageError if down)."""

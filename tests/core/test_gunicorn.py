@@ -30,6 +30,7 @@ def _start(
 
     def command(port: int) -> tuple[list[str], dict[str, str]]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("TEST_")}
+        env.pop("FORWARDED_ALLOW_IPS", None)  # the default unless a test sets it
         env.update(
             PORT=str(port),
             WORKERS=str(workers),
@@ -40,8 +41,8 @@ def _start(
             PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
             GRACEFUL_TIMEOUT="10",
             RATE_LIMIT_ENABLED="false",
-            **settings,
         )
+        env.update(settings)
         app = "tests.core.serving_app:app"
         return [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app], env
 
@@ -208,3 +209,24 @@ async def test_a_recycling_worker_keeps_accepting_so_sigterm_loses_nothing(
     assert response.status_code == 200
     assert lone_recycling_server.workers() in (draining, [])  # no replacement answered
     assert lone_recycling_server.wait(20) == 0
+
+
+@pytest.mark.parametrize(("trusted", "limited"), [(None, True), ("127.0.0.1", False)])
+async def test_forwarded_for_picks_no_rate_limit_bucket_unless_the_proxy_is_trusted(
+    database_url: str, tmp_path: Path, trusted: str | None, limited: bool
+) -> None:
+    """By default a direct client's X-Forwarded-For is ignored: a new value per request does
+    not buy a new bucket. From a proxy in FORWARDED_ALLOW_IPS it names the client."""
+    settings = {"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_DEFAULT": "3/minute"}
+    if trusted is not None:
+        settings["FORWARDED_ALLOW_IPS"] = trusted
+    for server in _start(database_url, tmp_path, workers=1, **settings):
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+            statuses = [
+                (
+                    await http.get("/api/v1/version", headers={"X-Forwarded-For": f"10.9.0.{n}"})
+                ).status_code
+                for n in range(4)
+            ]
+        server.stop()
+    assert statuses == ([200, 200, 200, 429] if limited else [200, 200, 200, 200])

@@ -49,24 +49,6 @@ async def test_forwarded_for_is_ignored_from_untrusted_peers(app_factory: AppFac
     assert statuses == [200, 200, 429]
 
 
-async def test_forwarded_for_is_believed_from_trusted_proxies(app_factory: AppFactory) -> None:
-    settings = {
-        "RATE_LIMIT_ENABLED": True,
-        "RATE_LIMIT_DEFAULT": "1/minute",
-        "TRUSTED_PROXIES": "10.0.0.0/8",
-    }
-    async with app_factory("10.1.2.3", **settings) as (_, client):
-        first = await client.get("/api/v1/version", headers={"X-Forwarded-For": "198.51.100.1"})
-        second = await client.get("/api/v1/version", headers={"X-Forwarded-For": "198.51.100.2"})
-        # A client spoofing the header gets its real address appended by the proxy.
-        spoof = await client.get(
-            "/api/v1/version", headers={"X-Forwarded-For": "198.51.100.7, 198.51.100.1"}
-        )
-    assert first.status_code == 200
-    assert second.status_code == 200
-    assert_problem(spoof, 429)
-
-
 async def test_login_limit_per_address(app_factory: AppFactory) -> None:
     settings = {"RATE_LIMIT_ENABLED": True, "RATE_LIMIT_LOGIN": "3/minute"}
     async with app_factory(**settings) as (_, client):
