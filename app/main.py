@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from loguru import logger
 from sqlalchemy.engine import make_url
-from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from app.core import docs, health, metrics, version
@@ -24,6 +23,7 @@ from app.core.errors import (
 from app.core.logging import setup_logging
 from app.core.middleware import (
     LoadSheddingMiddleware,
+    ProblemCORSMiddleware,
     RequestContextMiddleware,
     RequestLimitsMiddleware,
     SecurityHeaders,
@@ -56,7 +56,7 @@ class ServiceApp(FastAPI):
             max_header_bytes=settings.MAX_HEADER_BYTES,
         )
         if settings.CORS_ORIGINS:
-            stack = CORSMiddleware(
+            stack = ProblemCORSMiddleware(
                 stack,
                 allow_origins=settings.CORS_ORIGINS,
                 allow_credentials=True,

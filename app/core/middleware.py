@@ -7,7 +7,10 @@ import uuid
 from time import perf_counter
 from typing import Any
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.accesslog import log_access
@@ -190,6 +193,33 @@ class LoadSheddingMiddleware:
                 await self.app(scope, receive, send)
             finally:
                 self.in_progress -= 1
+
+
+class CorsRefusedError(AppError):
+    code = "cors_refused"
+    title = "Cross-origin request refused"
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered in the one error envelope."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        kept = {k: v for k, v in response.headers.items() if k.startswith(("access-", "vary"))}
+        return _ProblemOnSend(CorsRefusedError(bytes(response.body).decode(), headers=kept))
+
+
+class _ProblemOnSend(Response):
+    """An error answered when sent, with the scope of the request it answers."""
+
+    def __init__(self, error: AppError) -> None:
+        super().__init__(status_code=error.status_code)
+        self.error = error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_problem(scope, send, self.error)
 
 
 class RequestLimitsMiddleware:

@@ -151,8 +151,10 @@ async def test_cors_allows_only_listed_origins(app_factory: AppFactory) -> None:
     assert ok.headers["access-control-allow-origin"] == allowed
     assert ok.headers["access-control-allow-credentials"] == "true"
     assert "access-control-allow-origin" not in foreign.headers
-    assert bad_preflight.status_code == 400
+    body = assert_problem(bad_preflight, 400, "cors_refused")
+    assert "origin" in body["detail"]
     assert "access-control-allow-origin" not in bad_preflight.headers
+    assert bad_preflight.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_no_cors_headers_by_default(client: AsyncClient) -> None:
