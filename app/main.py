@@ -140,7 +140,7 @@ def create_app(settings: Settings | None = None, *, configure_logging: bool = Tr
     app.include_router(items_router, prefix=settings.api_prefix)
     # new-domain: routers above this line
     if settings.METRICS_ENABLED:
-        app.state.metrics = metrics.Metrics(build_info)
+        app.state.metrics = metrics.Metrics(build_info, settings.api_prefix)
         app.include_router(metrics.router)
     return app
 

@@ -33,18 +33,12 @@ def is_multiprocess() -> bool:
     return bool(getattr(values.ValueClass, "_multiprocess", False))
 
 
-def route_template(scope: Scope) -> str:
-    """The matched route's path template (`/api/v1/items/{item_id}`), never the raw path:
-    raw paths would make one time series per id. Unmatched requests share one label."""
-    path = getattr(scope.get("route"), "path_format", None)  # `{id:int}` written `{id}`
-    return path if isinstance(path, str) else UNMATCHED_ROUTE
-
-
 class Metrics:
     """The service's metric families, registered in their own registry."""
 
-    def __init__(self, build_info: BuildInfo, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+    def __init__(self, build_info: BuildInfo, api_prefix: str = "") -> None:
+        self.registry = CollectorRegistry()
+        self.api_prefix = api_prefix
         labels = ("method", "route", "status")
         self.requests = Counter(
             "http_requests", "HTTP requests answered.", labels, registry=self.registry
@@ -83,6 +77,14 @@ class Metrics:
         method = method if method in KNOWN_METHODS else OTHER_METHOD
         self.in_progress.labels(method).inc()
         return method
+
+    def route_label(self, scope: Scope) -> str:
+        """The matched route's template (`/api/v1/items/{item_id}`), never the raw path (one
+        series per id); unmatched requests share one label."""
+        path = getattr(scope.get("route"), "path_format", None)  # `{id:int}` written `{id}`
+        if not isinstance(path, str):
+            return UNMATCHED_ROUTE
+        return self.api_prefix + path if scope["path"].startswith(self.api_prefix + "/") else path
 
     def answered(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request, once for every `request_started`."""

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.accesslog import log_access
 from app.core.errors import AppError, problem_response
 from app.core.logging import request_id_var
-from app.core.metrics import Metrics, route_template
+from app.core.metrics import Metrics
 
 REQUEST_ID_HEADER = b"x-request-id"
 SERVER_TIMING_HEADER = b"server-timing"
@@ -95,7 +95,7 @@ class RequestContextMiddleware:
             seconds = perf_counter() - started
             answered = status or 500
             if metrics is not None:
-                metrics.answered(method, route_template(scope), answered, seconds)
+                metrics.answered(method, metrics.route_label(scope), answered, seconds)
             if self.access_log:
                 log_access(scope, answered, seconds * 1000, request_id)
             request_id_var.reset(token)

@@ -76,6 +76,16 @@ async def test_requests_are_labelled_by_route_template_not_raw_path(http: AsyncC
     assert histogram[key] == 3
 
 
+async def test_api_routes_are_labelled_by_their_full_template(http: AsyncClient) -> None:
+    """The template a reader of the API knows: prefix included, no path converter."""
+    for item_id in (7, 8):
+        await http.get(f"/api/v1/items/{item_id}")
+    await http.get("/api/v1/version")
+    text = await scrape(http)
+    assert count(text, "GET", "/api/v1/items/{item_id}", "401") == 2
+    assert count(text, "GET", "/api/v1/version", "200") == 1
+
+
 async def test_unknown_paths_share_one_label(http: AsyncClient) -> None:
     await http.get("/nope/1")
     await http.get("/nope/2")
