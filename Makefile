@@ -17,7 +17,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
         format lock clean migration
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -28,20 +28,27 @@ $(UV):
 $(VENV)/.installed: $(UV) uv.lock pyproject.toml
 	$(UV) sync --frozen --all-groups --compile-bytecode
 	$(BIN)/python -m compileall -q app
+	@touch $@ $(VENV)/.serving
+
+# Serving needs only the runtime dependencies and the reloader: a first `make run` does not
+# wait for the test, browser and profiling tools (--inexact keeps them if already there).
+$(VENV)/.serving: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --no-dev --group serve --inexact --compile-bytecode
+	$(BIN)/python -m compileall -q app
 	@touch $@
 
 install: $(VENV)/.installed ## create .venv and install the locked dependencies
 
-run: install migrate superuser ## migrate the database and serve with reload on $(HOST):$(PORT)
+run: $(VENV)/.serving migrate superuser ## migrate the database and serve with reload on HOST:PORT
 	$(BIN)/uvicorn app.main:app --reload --host $(HOST) --port $(PORT) --no-access-log
 
-serve: install ## serve like production: gunicorn -c gunicorn.conf.py
+serve: $(VENV)/.serving ## serve like production: gunicorn -c gunicorn.conf.py
 	$(BIN)/gunicorn -c gunicorn.conf.py
 
-migrate: install ## apply every migration (alembic upgrade head)
+migrate: $(VENV)/.serving ## apply every migration (alembic upgrade head)
 	$(BIN)/alembic upgrade head
 
-superuser: install ## create the first superuser from FIRST_SUPERUSER_* (idempotent)
+superuser: $(VENV)/.serving ## create the first superuser from FIRST_SUPERUSER_* (idempotent)
 	$(BIN)/python -m app.cli create-superuser
 
 version: install ## write app/core/version_info.py from git

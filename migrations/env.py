@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -22,9 +24,17 @@ def database_url() -> str:
     return config.get_main_option("sqlalchemy.url") or get_settings().DATABASE_URL
 
 
+def _skip_empty_autogenerate(_context: object, _revision: object, directives: list[Any]) -> None:
+    """`make migration` with no model change writes no file, and says so."""
+    if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
+        directives[:] = []
+        sys.stdout.write("no changes detected: no migration written\n")
+
+
 def configure(connection: Connection | None = None, url: str | None = None) -> None:
     is_sqlite = (url or str(connection.engine.url if connection else "")).startswith("sqlite")
     context.configure(
+        process_revision_directives=_skip_empty_autogenerate,
         connection=connection,
         url=url,
         target_metadata=target_metadata,
