@@ -4,6 +4,8 @@ worker's files. Each app has its own registry (apps in one test process do not m
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -12,7 +14,6 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
-    values,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.concurrency import run_in_threadpool
@@ -28,9 +29,8 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
-def is_multiprocess() -> bool:
-    """Whether prometheus_client chose multiprocess values (it decides once, at its import)."""
-    return bool(getattr(values.ValueClass, "_multiprocess", False))
+# prometheus_client picks its values by this variable once, at its import (just above).
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
 class Metrics:
@@ -95,7 +95,7 @@ class Metrics:
 
     def render(self) -> bytes:
         """The text exposition: every worker's values in multiprocess mode, else this app's."""
-        if is_multiprocess():
+        if MULTIPROCESS:
             registry = CollectorRegistry()
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
@@ -114,5 +114,5 @@ async def scrape(request: Request) -> Response:
         raise UnauthorizedError("a valid metrics token is required")
     metrics: Metrics = request.app.state.metrics
     # Multiprocess collection reads one file per worker ever started: keep it off the loop.
-    body = await run_in_threadpool(metrics.render) if is_multiprocess() else metrics.render()
+    body = await run_in_threadpool(metrics.render) if MULTIPROCESS else metrics.render()
     return Response(body, media_type=CONTENT_TYPE_LATEST)
