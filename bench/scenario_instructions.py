@@ -50,6 +50,7 @@ from bench.load import Request
 from bench.run import base_env
 from bench.scenarios import API, Fixture
 from bench.seed import seed
+from bench.server_instructions import keep_alive_requests
 from bench.servers import Server, ServerSpec
 
 TARGET = "app.main:app"
@@ -100,32 +101,12 @@ def raw_request(request: Request) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _connection(port: int, message: bytes, expected: int, requests: int) -> int:
-    """Send `requests` requests one after another on one connection; how many got `expected`."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    status_line = b"HTTP/1.1 %d " % expected
-    good = 0
-    try:
-        for _ in range(requests):
-            writer.write(message)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            await reader.readexactly(length)
-            good += head.startswith(status_line)
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    return good
-
-
 async def _load(port: int, message: bytes, expected: int, requests: int) -> None:
     per_connection, extra = divmod(requests, CONNECTIONS)
     shares = [per_connection + (i < extra) for i in range(CONNECTIONS)]
-    answered = await asyncio.gather(*(_connection(port, message, expected, n) for n in shares if n))
+    answered = await asyncio.gather(
+        *(keep_alive_requests(port, message, n, expected) for n in shares if n)
+    )
     if sum(answered) != requests:
         raise SystemExit(f"only {sum(answered)} of {requests} answered {expected}")
 

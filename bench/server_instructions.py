@@ -49,14 +49,15 @@ _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 _REQUEST = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\n\r\n"
 
 
-async def _connection(port: int, requests: int) -> int:
-    """Send `requests` requests one after another on one keep-alive connection; the number
-    answered 200."""
+async def keep_alive_requests(port: int, message: bytes, requests: int, expected: int = 200) -> int:
+    """Send `message` `requests` times, one after another, on one keep-alive connection; the
+    number answered with `expected`."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    status_line = b"HTTP/1.1 %d " % expected
     good = 0
     try:
         for _ in range(requests):
-            writer.write(_REQUEST)
+            writer.write(message)
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
             for line in head.split(b"\r\n")[1:]:
@@ -64,7 +65,7 @@ async def _connection(port: int, requests: int) -> int:
                 if name.strip().lower() == b"content-length":
                     length = int(value)
             await reader.readexactly(length)
-            good += head.startswith(b"HTTP/1.1 200 ")
+            good += head.startswith(status_line)
     finally:
         writer.close()
         await writer.wait_closed()
@@ -74,7 +75,7 @@ async def _connection(port: int, requests: int) -> int:
 async def _load(port: int, requests: int) -> None:
     per_connection = requests // CONNECTIONS
     answered = await asyncio.gather(
-        *(_connection(port, per_connection) for _ in range(CONNECTIONS))
+        *(keep_alive_requests(port, _REQUEST, per_connection) for _ in range(CONNECTIONS))
     )
     if sum(answered) != per_connection * CONNECTIONS:
         raise SystemExit(f"only {sum(answered)} of {per_connection * CONNECTIONS} answered 200")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +25,23 @@ def alembic_config(url: str) -> Config:
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["configure_logging"] = False
     return config
+
+
+def alembic_in(root: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m alembic ARGS` in another tree (a copy of the project), on `database_url`;
+    the run must succeed."""
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(root), "SAVE": "false"}
+    done = subprocess.run(  # noqa: S603 (alembic of this interpreter, fixed arguments)
+        [sys.executable, "-m", "alembic", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 def upgrade(url: str, revision: str = "head") -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import inspect
@@ -40,23 +38,9 @@ def test_upgrade_downgrade_upgrade(tmp_path: Path) -> None:
 def test_autogenerate_without_a_model_change_writes_nothing(tmp_path: Path) -> None:
     """`make migration` when the models match the migrations: no empty file, and a word why."""
     root = copy_project(tmp_path / "project")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'at-head.db'}",
-        "PYTHONPATH": str(root),
-        "SAVE": "false",
-    }
+    url = f"sqlite+aiosqlite:///{tmp_path / 'at-head.db'}"
     before = sorted(p.name for p in (root / "migrations" / "versions").glob("*.py"))
-    for args in (["upgrade", "head"], ["revision", "--autogenerate", "-m", "nothing"]):
-        done = subprocess.run(  # noqa: S603 (alembic of this interpreter, fixed arguments)
-            [sys.executable, "-m", "alembic", *args],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
+    dbutil.alembic_in(root, url, "upgrade", "head")
+    done = dbutil.alembic_in(root, url, "revision", "--autogenerate", "-m", "nothing")
     assert "no changes detected" in done.stdout
     assert sorted(p.name for p in (root / "migrations" / "versions").glob("*.py")) == before

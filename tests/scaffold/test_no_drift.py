@@ -9,15 +9,13 @@ wrapping have nothing to change. Any other difference between a scaffold and the
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests import dbutil
 from tests.scaffold.tree import ROOT, copy_project
 from tools.scaffold import example, migration
 from tools.scaffold.domain import new_domain
@@ -87,24 +85,9 @@ def test_only_the_registry_files_are_edited(scaffolded: Scaffold) -> None:
 
 
 def test_the_migration_applies_and_reverts(scaffolded: Scaffold, tmp_path: Path) -> None:
-    root = scaffolded.root
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'drift.db'}",
-        "SAVE": "false",
-        "PYTHONPATH": str(root),
-    }
+    url = f"sqlite+aiosqlite:///{tmp_path / 'drift.db'}"
     revision = f"{int(scaffolded.head_before) + 1:04d}"
-    for args in (["upgrade", "head"], ["heads"], ["downgrade", "-1"]):
-        done = subprocess.run(  # noqa: S603 (alembic of this interpreter, fixed arguments)
-            [sys.executable, "-m", "alembic", *args],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        if args == ["heads"]:
-            assert done.stdout.split() == [revision, "(head)"]
+    dbutil.alembic_in(scaffolded.root, url, "upgrade", "head")
+    heads = dbutil.alembic_in(scaffolded.root, url, "heads")
+    assert heads.stdout.split() == [revision, "(head)"]
+    dbutil.alembic_in(scaffolded.root, url, "downgrade", "-1")
