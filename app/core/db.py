@@ -133,13 +133,19 @@ def _unreachable_is_operational(engine: AsyncEngine) -> None:
         except (OSError, TimeoutError) as error:
             raise dialect.loaded_dbapi.OperationalError(f"cannot connect: {error!r}") from error
 
-    @event.listens_for(engine.sync_engine, "handle_error")
-    def _translate(context: Any) -> Exception | None:
-        error = context.original_exception
-        if not isinstance(error, OSError | TimeoutError):
-            return None
-        context.is_disconnect = True
-        return sa_exc.OperationalError(context.statement, context.parameters, error)
+    event.listen(engine.sync_engine, "handle_error", connection_failed)
+
+
+def connection_failed(context: Any) -> Exception | None:
+    """For a statement that failed with its connection (an OS error, a timeout, or asyncpg's
+    InternalClientError: its state broke mid-operation), SQLAlchemy's OperationalError, and
+    the connection is dropped; for any other failure, None (SQLAlchemy's own handling)."""
+    error = context.original_exception
+    broken_driver = getattr(context.dialect.loaded_dbapi, "InternalClientError", ())
+    if not isinstance(error, OSError | TimeoutError) and not isinstance(error, broken_driver):
+        return None
+    context.is_disconnect = True
+    return sa_exc.OperationalError(context.statement, context.parameters, error)
 
 
 def _replace_closed_connections(engine: AsyncEngine) -> None:

@@ -6,21 +6,27 @@ import secrets
 import socket
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import asyncpg
 import pytest
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from loguru import logger
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.core import errors
+from app.core import db, errors
 from app.core.config import Settings
 from app.main import create_app
 from tests.assertions import assert_problem
 from tests.conftest import SettingsFactory
 from tests.core.test_db_pool import plain_url
 from tests.servers import closed_port
+
+# The asyncpg dialect with its driver loaded (no connection is opened).
+PG_DIALECT = create_async_engine("postgresql+asyncpg://postgres@127.0.0.1/x").dialect
 
 
 async def list_items_503(settings: Settings) -> dict[str, object]:
@@ -109,3 +115,31 @@ async def test_a_burst_of_failures_logs_one_line_not_a_traceback_each(
     database_lines = [line for line in lines if "database error" in line]
     assert len(database_lines) == 1, lines
     assert "Traceback" not in "".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable"),
+    [
+        (ConnectionResetError("reset by peer"), True),
+        (TimeoutError(), True),
+        (PG_DIALECT.loaded_dbapi.InternalClientError("cannot switch to state 15"), True),
+        (PG_DIALECT.loaded_dbapi.IntegrityError("duplicate key"), False),
+        (ValueError("a bug of ours"), False),
+    ],
+)
+def test_a_statement_that_failed_with_its_connection_is_the_databases_failure(
+    error: Exception, unavailable: bool
+) -> None:
+    """The class of "the connection is gone or broken" (OS errors, timeouts, asyncpg's state
+    broken mid-operation when a server stops) becomes OperationalError (503) and the connection
+    is dropped; any other failure keeps SQLAlchemy's own handling."""
+    context = SimpleNamespace(
+        original_exception=error,
+        dialect=PG_DIALECT,
+        statement="SELECT 1",
+        parameters=(),
+        is_disconnect=False,
+    )
+    translated = db.connection_failed(context)
+    assert isinstance(translated, sa_exc.OperationalError) is unavailable
+    assert context.is_disconnect is unavailable
