@@ -77,8 +77,24 @@ class ServiceApp(FastAPI):
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
-            self.openapi_schema = document_problem_media_type(super().openapi())
+            schema = document_problem_media_type(super().openapi())
+            self.openapi_schema = _bounds_from_settings(schema, self.state.settings)
         return self.openapi_schema
+
+
+def _bounds_from_settings(node: Any, settings: Settings) -> Any:
+    """Fill `minLength` where a schema names the setting that decides it, so the document
+    states the rule the deployed settings enforce (e.g. PASSWORD_MIN_LENGTH)."""
+    if isinstance(node, dict):
+        setting = node.pop("x-min-length-setting", None)
+        if setting is not None:
+            node["minLength"] = getattr(settings, setting)
+        for value in node.values():
+            _bounds_from_settings(value, settings)
+    elif isinstance(node, list):
+        for value in node:
+            _bounds_from_settings(value, settings)
+    return node
 
 
 @asynccontextmanager

@@ -23,9 +23,9 @@ _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
 class StrictInput(BaseModel):
     """A request body: an unknown field is an error, never silently dropped (no mass
-    assignment of fields a client may not set)."""
+    assignment), and a value of another JSON type is not coerced (`0` is no `false`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def _as_utc(value: datetime) -> datetime:

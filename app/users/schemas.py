@@ -18,7 +18,16 @@ def _lower(value: str) -> str:
 
 
 Email = Annotated[EmailStr, Field(max_length=320), AfterValidator(_lower)]
-Password = Annotated[str, Field(min_length=8, max_length=PASSWORD_MAX_LENGTH)]
+# The schema's minLength is the deployed PASSWORD_MIN_LENGTH (app.main fills it in from the
+# marker), so a client generated from /openapi.json asks for what the server enforces.
+Password = Annotated[
+    str,
+    Field(
+        min_length=8,
+        max_length=PASSWORD_MAX_LENGTH,
+        json_schema_extra={"x-min-length-setting": "PASSWORD_MIN_LENGTH"},
+    ),
+]
 FullName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=NO_NUL)]
 
 

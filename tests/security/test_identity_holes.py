@@ -74,3 +74,20 @@ async def test_sign_up_names_no_address_and_is_limited(app_factory: AppFactory) 
     assert "taken@example.com" not in again.text
     assert problem.get("detail") is None
     assert_problem(probes[-1], 429, "rate_limited")  # 3 a minute per address
+
+
+@pytest.mark.parametrize(
+    "change", [{"is_superuser": 0}, {"is_active": "false"}, {"full_name": 5}, {"email": ["a"]}]
+)
+async def test_a_body_value_of_another_json_type_is_refused_not_coerced(
+    app_factory: AppFactory, change: dict[str, object]
+) -> None:
+    """What the schema says is a boolean must be one: `0` granting or taking a role by
+    coercion is a mismatch a generated client cannot see coming."""
+    async with app_factory() as (app, client):
+        await client.post(f"{API}/users", json={"email": "s@example.com", "password": "p" * 16})
+        headers = {"X-Token": app.state.settings.service_token}
+        users = (await client.get(f"{API}/users", headers=headers)).json()["items"]
+        target = next(u for u in users if u["email"] == "s@example.com")
+        response = await client.patch(f"{API}/users/{target['id']}", json=change, headers=headers)
+    assert_problem(response, 422, "validation_error")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import AsyncClient
-from sqlalchemy import func, select
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import delete, func, select
 
+from app.main import create_app
 from app.users.models import User
 from tests.assertions import assert_no_secrets, assert_problem
 from tests.conftest import SettingsFactory
@@ -95,3 +98,30 @@ async def test_registration_can_be_closed(make_settings: SettingsFactory) -> Non
             )
             assert_problem(response, 403, "registration_closed")
             assert await _count_users(application) == 0
+
+
+@pytest.mark.parametrize("minimum", [8, 12, 16])
+async def test_the_schema_asks_for_the_password_length_the_server_enforces(
+    make_settings: SettingsFactory, minimum: int
+) -> None:
+    """A client generated from /openapi.json sends what the server accepts: the documented
+    minLength is the deployed PASSWORD_MIN_LENGTH, on every field that sets a password."""
+    application = create_app(make_settings(PASSWORD_MIN_LENGTH=minimum), configure_logging=False)
+    schemas = application.openapi()["components"]["schemas"]
+    assert schemas["UserCreate"]["properties"]["password"]["minLength"] == minimum
+    assert schemas["PasswordChange"]["properties"]["new_password"]["minLength"] == minimum
+    assert schemas["UserUpdate"]["properties"]["password"]["anyOf"][0]["minLength"] == minimum
+    async with LifespanManager(application):
+        transport = ASGITransport(app=application)
+        async with AsyncClient(transport=transport, base_url="http://testserver") as client:
+            short = await client.post(
+                "/api/v1/users",
+                json={"email": "short@example.com", "password": "p" * (minimum - 1)},
+            )
+            enough = await client.post(
+                "/api/v1/users", json={"email": "enough@example.com", "password": "p" * minimum}
+            )
+        async with application.state.session_factory() as session, session.begin():
+            await session.execute(delete(User))  # this app's rows: no fixture empties them
+    assert short.status_code == 422
+    assert enough.status_code == 201
