@@ -104,11 +104,16 @@ IMAGE ?= fastapi-service-template:latest
 .PHONY: wheelhouse ship-check image
 
 # Build it on a machine with the target's OS, CPU architecture and Python ($(PYTHON)).
-wheelhouse: install ## build wheelhouse/: every runtime dependency from the lock + this project's wheel
+# Beside the wheels: requirements.txt (pinned, with hashes), python-version (what the wheels
+# fit) and sbom.cdx.json (CycloneDX, the runtime dependencies as locked).
+wheelhouse: install ## build wheelhouse/: every runtime dependency from the lock + this project's wheel + SBOM
 	rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)
 	$(BIN)/python -m tools.build_info >/dev/null
 	$(UV) export --frozen --no-dev --no-emit-project --format requirements.txt \
 		--output-file $(WHEELHOUSE)/requirements.txt >/dev/null
+	$(UV) export --frozen --no-dev --no-emit-project --format cyclonedx1.5 \
+		--preview-features sbom-export --output-file $(WHEELHOUSE)/sbom.cdx.json >/dev/null
+	$(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' >$(WHEELHOUSE)/python-version
 	$(PYTHON) -m pip wheel --quiet --disable-pip-version-check --require-hashes \
 		--wheel-dir $(WHEELHOUSE) -r $(WHEELHOUSE)/requirements.txt
 	$(UV) build --wheel --out-dir $(WHEELHOUSE)
@@ -117,8 +122,15 @@ wheelhouse: install ## build wheelhouse/: every runtime dependency from the lock
 ship-check: install ## hadolint, Kubernetes manifests, compose file, offline install, browser test
 	bash .ci/ship.sh
 
-image: ## build the production image (needs a Docker engine)
-	docker build --build-arg GIT_BRANCH="$$(git rev-parse --abbrev-ref HEAD)" \
+# DEPENDENCIES=wheelhouse builds from ./wheelhouse with no network at all, for the Python the
+# wheelhouse was made with (its python-version file).
+DEPENDENCIES ?= index
+PYTHON_VERSION ?= $(if $(filter wheelhouse,$(DEPENDENCIES)),$(shell cat $(WHEELHOUSE)/python-version 2>/dev/null),3.13)
+image: ## build the production image (needs a Docker engine); DEPENDENCIES=wheelhouse: offline
+	docker build --target runtime --build-arg DEPENDENCIES=$(DEPENDENCIES) \
+		$(if $(filter wheelhouse,$(DEPENDENCIES)),--network none) \
+		--build-arg PYTHON_VERSION=$(PYTHON_VERSION) \
+		--build-arg GIT_BRANCH="$$(git rev-parse --abbrev-ref HEAD)" \
 		--build-arg GIT_REVISION="$$(git rev-parse HEAD)" \
 		--build-arg BUILD_DATE="$$(date -u '+%Y-%m-%d %H:%M:%S')" -t $(IMAGE) .
 
