@@ -123,6 +123,21 @@ start=$SECONDS
 "${OFFLINE[@]}" bash "$WORK/offline.sh"
 echo "offline install, migrate, serve and stop: $((SECONDS - start))s"
 
+section "systemd units: systemd-analyze verify, on the wheelhouse install"
+# The units name /opt/fastapi-service-template: in a mount namespace of its own, the venv just
+# installed offline is mounted there (on a tmpfs over /opt), so nothing on this machine changes.
+bash .ci/apt-install.sh systemd-analyze=systemd kill=procps
+if unshare --mount true 2>/dev/null; then
+  unshare --mount --propagation private bash -euo pipefail -c '
+    mount -t tmpfs -o size=1m tmpfs /opt
+    mkdir /opt/fastapi-service-template
+    mount --bind "$1" /opt/fastapi-service-template
+    systemd-analyze verify deploy/systemd/*.service' _ "$WORK/venv"
+  echo "systemd-analyze verify: $(ls deploy/systemd/*.service | wc -l) units, no findings"
+else
+  printf '\n!!!!!!!! SKIPPED: no mount namespace here (needs root): systemd units NOT verified !!!!!!!!\n\n'
+fi
+
 section "image contents without a Docker engine: the runtime stage's files, run as the image runs"
 # The Dockerfile's runtime stage holds /opt/venv (the lock's runtime dependencies), app/ with
 # its build info, migrations/, alembic.ini and gunicorn.conf.py (tests/deploy checks that

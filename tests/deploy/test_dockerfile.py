@@ -1,4 +1,5 @@
-"""The Dockerfile: hadolint-clean, and its runtime stage holds only what the service runs."""
+"""The Dockerfile: hadolint-clean, builds on Docker Engine 20.10 with or without BuildKit, and
+its runtime stage holds only what the service runs. `.ci/image.sh` builds and runs it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 from tests.deploy.manifests import ROOT
 
 DOCKERFILE = ROOT / "Dockerfile"
+DEV_DOCKERFILE = ROOT / "deploy" / "docker" / "dev.Dockerfile"
+INSTALL_DEPENDENCIES = ROOT / "deploy" / "docker" / "install-dependencies.sh"
 
 
 def hadolint() -> str:
@@ -64,8 +67,31 @@ def test_hadolint_would_catch_a_bad_line(tmp_path: Path) -> None:
     assert "DL3007" in result.stdout  # :latest
 
 
-def test_stages_build_dev_and_runtime_last() -> None:
-    assert list(stages()) == ["build", "dev", "runtime"]
+def test_stages_build_and_runtime_last() -> None:
+    """Only stages the offline build needs: the classic builder builds them all."""
+    assert list(stages()) == ["build", "runtime"]
+
+
+@pytest.mark.parametrize("path", [DOCKERFILE, DEV_DOCKERFILE], ids=lambda path: path.name)
+def test_nothing_needs_buildkit_a_registry_or_engine_25(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert not re.search(r"^#\s*syntax\s*=", text, re.M | re.I)  # BuildKit would pull a frontend
+    instructions = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    assert not any("--mount" in line for line in instructions)  # RUN --mount: BuildKit only
+    assert not any("--start-interval" in line for line in instructions)  # Engine 25+
+    assert not any(re.match(r"(RUN|COPY|ADD)\s+<<", line) for line in instructions)
+
+
+def test_wheelhouse_build_installs_only_from_the_wheelhouse_with_hashes() -> None:
+    script = INSTALL_DEPENDENCIES.read_text(encoding="utf-8")
+    wheelhouse = script.split("  wheelhouse)", 1)[1].split(";;", 1)[0]
+    assert "--no-index" in wheelhouse
+    assert "--require-hashes" in wheelhouse
+    assert "--find-links /wheelhouse" in wheelhouse
+    assert "uv" not in wheelhouse.replace("python3 -m venv", "")
+    build = stages()["build"]
+    assert 'RUN sh install-dependencies.sh "${DEPENDENCIES}" "${UV_VERSION}"' in build
+    assert "COPY README.md wheelhous[e] /wheelhouse/" in build
 
 
 def test_runtime_copies_only_the_venv_and_what_runs() -> None:
@@ -98,13 +124,13 @@ def test_build_info_is_generated_from_build_args() -> None:
     for name in ("GIT_BRANCH", "GIT_REVISION", "BUILD_DATE"):
         assert any(line.startswith(f"ARG {name}") for line in build), name
     assert any("python -m tools.build_info" in line for line in build)
-    assert any("uv sync --frozen --no-dev" in line for line in build)
+    assert "uv sync --frozen --no-dev --no-install-project" in INSTALL_DEPENDENCIES.read_text()
 
 
-def test_dev_stage_reloads() -> None:
-    dev = stages()["dev"]
-    assert any("uv sync --frozen --no-install-project" in line for line in dev)
-    assert dev[-1].startswith('CMD ["uvicorn", "app.main:app", "--reload"')
+def test_dev_image_reloads() -> None:
+    text = DEV_DOCKERFILE.read_text(encoding="utf-8")
+    assert "sh install-dependencies.sh index-dev" in text
+    assert text.rstrip().splitlines()[-1].startswith('CMD ["uvicorn", "app.main:app", "--reload"')
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
@@ -121,4 +147,6 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
         "README.md",
         "tools/__init__.py",  # the build stage's build-info step; the runtime copies no tools
         "tools/build_info.py",
+        "wheelhouse",  # DEPENDENCIES=wheelhouse
+        "deploy/docker/install-dependencies.sh",
     }
