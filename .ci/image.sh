@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The production image on a real Docker engine, offline, run as docs/deployment.md says:
-# `make wheelhouse`, then the documented blocks marked `<!-- .ci/image.sh: ... -->` (build
+# `make wheelhouse` (its SBOM checked by .ci/check-sbom.sh), then the documented blocks marked `<!-- .ci/image.sh: ... -->` (build
 # from the wheelhouse with the classic builder, migrate in a one-off container against a
 # fresh PostgreSQL database, start read-only, wait for Docker's HEALTHCHECK), then checks:
 # uid 10001, read-only root, /health/ready, /api/v1/version shows the commit built, the same
@@ -43,6 +43,9 @@ cleanup() {
     kill -0 "$DOCKERD_PID" 2>/dev/null && { echo "dockerd $DOCKERD_PID ignored TERM"; kill -KILL "$DOCKERD_PID"; }
     echo "stopped the dockerd this check started (pid $DOCKERD_PID)"
   fi
+  # What dockerd left mounted under its exec root (the host network namespace).
+  awk -v work="$WORK/" 'index($2, work) == 1 { print $2 }' /proc/mounts | sort -r \
+    | while read -r mounted; do umount -l "$mounted"; done
   [[ -z "$DB_MADE" ]] || psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $DB" postgres
   [[ -z "${WHEELHOUSE_MADE:-}" ]] || rm -rf wheelhouse
   rm -rf "$WORK"
@@ -142,6 +145,14 @@ ensure_base() {
   echo "imported the stand-in as $BASE"
 }
 
+section "wheelhouse (make wheelhouse) and its SBOM"
+start=$SECONDS
+[[ ! -e wheelhouse ]] || { echo "./wheelhouse exists: this check builds its own; move it away"; exit 1; }
+WHEELHOUSE_MADE=1
+make --no-print-directory wheelhouse >"$WORK/wheelhouse.log" 2>&1 || { cat "$WORK/wheelhouse.log"; exit 1; }
+echo "$(ls wheelhouse/*.whl | wc -l) wheels: $((SECONDS - start))s"
+bash .ci/check-sbom.sh wheelhouse
+
 section "Docker engine"
 if ! start_engine; then
   loud "SKIPPED: no Docker engine can run here (no daemon answers, and not root to start one): the image was NOT built or run"
@@ -154,13 +165,6 @@ section "base image"
 start=$SECONDS
 ensure_base
 echo "base image ready: $((SECONDS - start))s"
-
-section "wheelhouse (make wheelhouse)"
-start=$SECONDS
-[[ ! -e wheelhouse ]] || { echo "./wheelhouse exists: this check builds its own; move it away"; exit 1; }
-WHEELHOUSE_MADE=1
-make --no-print-directory wheelhouse >"$WORK/wheelhouse.log" 2>&1 || { cat "$WORK/wheelhouse.log"; exit 1; }
-echo "$(ls wheelhouse/*.whl | wc -l) wheels: $((SECONDS - start))s"
 
 section "the documented run: offline build (classic builder), migrate, start, healthy"
 psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $DB" postgres

@@ -150,3 +150,32 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
         "wheelhouse",  # DEPENDENCIES=wheelhouse
         "deploy/docker/install-dependencies.sh",
     }
+
+
+def documented_block(name: str) -> str:
+    """The docs block `.ci/image.sh` runs (the fenced block after its marker)."""
+    text = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    after = text.split(f"<!-- .ci/image.sh: {name} -->\n", 1)[1]
+    assert after.startswith("```bash\n"), after[:40]
+    return after.removeprefix("```bash\n").split("```", 1)[0]
+
+
+def test_the_documented_offline_run_is_the_one_ci_runs() -> None:
+    run = documented_block("run")
+    assert "make image DEPENDENCIES=wheelhouse" in run
+    assert "--read-only" in run
+    assert "--tmpfs /run/metrics" in run
+    assert "alembic upgrade head && python -m app.cli create-superuser" in run
+    assert "{{.State.Health.Status}}" in run
+    assert documented_block("stop").strip() == 'docker stop "$NAME"'
+    script = (ROOT / ".ci" / "image.sh").read_text(encoding="utf-8")
+    assert "<(docs_block run)" in script
+    assert "<(docs_block stop)" in script
+
+
+def test_make_image_builds_offline_without_network() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\nimage:", 1)[1].split("\n\n", 1)[0]
+    assert "$(if $(filter wheelhouse,$(DEPENDENCIES)),--network none)" in recipe
+    assert "--build-arg DEPENDENCIES=$(DEPENDENCIES)" in recipe
+    assert "--build-arg PYTHON_VERSION=$(PYTHON_VERSION)" in recipe

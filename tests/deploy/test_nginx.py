@@ -9,6 +9,7 @@ address the app reports can only be the client's if the forwarding works.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -74,8 +75,10 @@ def render_site(http_port: int, https_port: int, upstream: int, tls: Path) -> st
 
 def make_certificate(folder: Path) -> None:
     folder.mkdir()
+    openssl = shutil.which("openssl")
+    assert openssl is not None, "openssl makes the test certificate"
     subprocess.run(  # noqa: S603
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
          "-nodes", "-days", "1", "-subj", "/CN=localhost",
          "-addext", f"subjectAltName=DNS:localhost,IP:{HOST}",
          "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
@@ -160,10 +163,12 @@ http {{
 """,
         encoding="utf-8",
     )
+    error_log = str(work / "logs" / "error.log")
     nginx = subprocess.Popen(  # noqa: S603
-        [NGINX, "-p", str(work), "-c", str(work / "nginx.conf"), "-e", str(work / "logs/error.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [NGINX, "-p", str(work), "-c", str(work / "nginx.conf"), "-e", error_log],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     proxy = Proxy(http_port, https_port, upstream, tls)
     try:
         deadline = time.monotonic() + 30
@@ -265,16 +270,13 @@ def test_an_oversized_body_is_refused_before_the_app(proxy: Proxy, chunked: bool
         f"{framing}\r\nConnection: close\r\n\r\n"
     ).encode()
     sock = proxy.connect()
-    try:
+    # nginx may answer and close before the whole body is sent.
+    with contextlib.suppress(ConnectionError, ssl.SSLError):
         sock.sendall(head + body + (b"\r\n0\r\n\r\n" if chunked else b""))
-    except (ConnectionError, ssl.SSLError):
-        pass  # nginx may answer and close before the whole body is sent
     data = b""
-    try:
+    with contextlib.suppress(ConnectionError, ssl.SSLError):
         while chunk := sock.recv(65536):
             data += chunk
-    except (ConnectionError, ssl.SSLError):
-        pass
     sock.close()
     assert data.startswith(b"HTTP/1.1 413"), data[:200]
 
@@ -286,6 +288,7 @@ def test_metrics_are_not_public_however_the_path_is_spelled(proxy: Proxy) -> Non
         assert b"http_requests" not in body
 
 
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
 def test_only_tls_1_2_and_1_3_are_spoken(proxy: Proxy) -> None:
     assert directive("ssl_protocols") == ["TLSv1.2 TLSv1.3"]
     for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):

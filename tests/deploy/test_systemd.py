@@ -4,11 +4,15 @@ a stop that outlasts GRACEFUL_TIMEOUT), sandboxed, with settings the service kno
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import sys
 from pathlib import Path
 
 from app.core.config import Settings
 from tests.deploy.manifests import ROOT, unknown_settings
+from tests.servers import READY_TIMEOUT, start_server
 
 SYSTEMD = ROOT / "deploy" / "systemd"
 SERVICE = SYSTEMD / "fastapi-service-template.service"
@@ -87,3 +91,30 @@ def test_gunicorn_keeps_idle_connections_longer_than_nginx_does() -> None:
     keepalive = int(environment()["KEEPALIVE"])
     assert int(idle) < keepalive
     assert f"KEEPALIVE={keepalive}" in site
+
+
+def test_gunicorn_tells_systemd_it_is_ready(tmp_path: Path, database_url: str) -> None:
+    """Type=notify holds only if gunicorn's master sends READY=1 to $NOTIFY_SOCKET."""
+    address = tmp_path / "notify"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(address))
+    listener.settimeout(READY_TIMEOUT)
+
+    def command(port: int) -> tuple[list[str], dict[str, str]]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("TEST_")}
+        env.update(
+            PORT=str(port),
+            WORKERS="1",
+            DATABASE_URL=database_url,
+            NOTIFY_SOCKET=str(address),
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        )
+        return [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], env
+
+    server = start_server(command, cwd=ROOT, output=tmp_path / "gunicorn.out", new_session=True)
+    try:
+        message = listener.recv(4096).decode()
+    finally:
+        server.stop()
+        listener.close()
+    assert "READY=1" in message.splitlines()
