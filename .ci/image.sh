@@ -181,6 +181,7 @@ WORKERS=2
 PROMETHEUS_MULTIPROC_DIR=/run/metrics
 FORWARDED_ALLOW_IPS=127.0.0.1
 ENV
+REVISION="$(git rev-parse HEAD)"  # what `make image` passes as GIT_REVISION
 start=$SECONDS
 DOCKER_BUILDKIT=0 IMAGE="$IMAGE" NAME="$NAME" ENV_FILE="$ENV_FILE" \
   bash -euo pipefail -x <(docs_block run)
@@ -193,7 +194,7 @@ health="$(docker inspect -f '{{.State.Health.Status}}' "$NAME")"
 [[ "$(docker inspect -f '{{.HostConfig.ReadonlyRootfs}}' "$NAME")" == true ]]
 if docker exec "$NAME" touch /app/written 2>/dev/null; then echo "root filesystem is writable"; exit 1; fi
 echo "healthy (Docker's HEALTHCHECK), uid 10001, root filesystem read-only"
-"$BIN/python" - "$PORT" "$(git rev-parse HEAD)" <<'PY'
+"$BIN/python" - "$PORT" "$REVISION" <<'PY'
 import json, sys, urllib.request
 port, revision = sys.argv[1], sys.argv[2]
 def get(path):
