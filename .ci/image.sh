@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The production image on a real Docker engine, offline, run as docs/deployment.md says:
-# `make wheelhouse` (its SBOM checked by .ci/check-sbom.sh), then the documented blocks marked `<!-- .ci/image.sh: ... -->` (build
-# from the wheelhouse with the classic builder, migrate in a one-off container against a
-# fresh PostgreSQL database, start read-only, wait for Docker's HEALTHCHECK), then checks:
-# uid 10001, read-only root, /health/ready, /api/v1/version shows the commit built, the same
-# build under BuildKit, and a clean stop on SIGTERM within the grace period.
+# `make wheelhouse` (its SBOM checked by .ci/check-sbom.sh), then the documented blocks
+# marked `<!-- .ci/image.sh: ... -->`: build from the wheelhouse with the classic builder,
+# migrate in a one-off container against a fresh PostgreSQL database, start read-only, wait
+# for Docker's HEALTHCHECK. Then it checks uid 10001, the read-only root, /health/ready,
+# that /api/v1/version shows the commit built, a clean stop on SIGTERM within the grace
+# period, and the same build under BuildKit.
 # Uses a daemon that answers; else starts Debian's dockerd (installed if missing) on a
-# socket and data root of its own (overlay2 where it mounts, else vfs), and stops it by PID
-# at the end. No registry needed: the
-# base image is pulled if it can be, else a stand-in is made from Debian packages.
+# socket and data root of its own (overlay2 where it mounts, else vfs) and stops it by PID
+# at the end. No registry needed: the base image is pulled if it can be, else a stand-in is
+# made from Debian packages. Removes the containers and images it made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +36,6 @@ cleanup() {
     docker rm -f "$NAME" >/dev/null 2>&1
     docker rmi -f "$IMAGE" "$IMAGE_BUILDKIT" >/dev/null 2>&1
     [[ -z "$IMPORTED_BASE" ]] || docker rmi -f "$BASE" >/dev/null 2>&1
-    docker builder prune -af >/dev/null 2>&1
   fi
   if [[ -n "$DOCKERD_PID" ]] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
     kill -TERM "$DOCKERD_PID"
