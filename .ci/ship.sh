@@ -39,8 +39,8 @@ for needed in gunicorn.conf.py alembic.ini migrations/env.py; do
   [[ -f "$needed" ]] || { echo "$needed is missing: the image and the wheel ship it"; exit 1; }
 done
 
-section "hadolint Dockerfile"
-"$BIN/hadolint" Dockerfile && echo "hadolint: no findings"
+section "hadolint Dockerfile deploy/docker/dev.Dockerfile"
+"$BIN/hadolint" Dockerfile deploy/docker/dev.Dockerfile && echo "hadolint: no findings"
 
 section "Kubernetes manifests (kubernetes-validate --strict, offline schemas)"
 mapfile -t manifests < <(find deploy/k8s -name '*.yaml' ! -name kustomization.yaml | sort)

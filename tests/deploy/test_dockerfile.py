@@ -44,7 +44,7 @@ def stages() -> dict[str, list[str]]:
 
 def test_hadolint_finds_nothing() -> None:
     result = subprocess.run(  # noqa: S603
-        [hadolint(), "--no-color", str(DOCKERFILE)],
+        [hadolint(), "--no-color", str(DOCKERFILE), str(DEV_DOCKERFILE)],
         capture_output=True,
         text=True,
         check=False,
