@@ -11,7 +11,7 @@ from loguru import logger
 from sqlalchemy.engine import make_url
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.core import docs, health, metrics, runtime, telemetry, version
+from app.core import docs, errortracking, health, metrics, runtime, telemetry, version
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_session_factory
 from app.core.errors import (
@@ -108,7 +108,9 @@ def _bounds_from_settings(node: Any, settings: Settings) -> Any:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the database engine on the serving loop (per worker) and dispose it on shutdown."""
     settings: Settings = app.state.settings
-    tracing = telemetry.start_tracing(settings, app.state.build_info.version)
+    release = app.state.build_info.version
+    tracing = telemetry.start_tracing(settings, release)
+    tracking = errortracking.start_error_tracking(settings, release)
     engine = create_engine(settings)
     telemetry.trace_engine(engine)
     app.state.engine = engine
@@ -136,6 +138,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.dispose()
         await app.state.probe_engine.dispose()
         logger.info("{} stopped; database pool disposed", settings.SERVICE_NAME)
+        if tracking:
+            errortracking.stop_error_tracking()
         if tracing:
             telemetry.stop_tracing()
 
