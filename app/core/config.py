@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from functools import lru_cache
@@ -163,6 +164,21 @@ class Settings(BaseSettings):
     @classmethod
     def _none_word(cls, value: object) -> object:
         return None if isinstance(value, str) and value.strip().lower() in {"", "none"} else value
+
+    @field_validator("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("expected an OTLP/HTTP URL, e.g. http://collector:4318")
+        return value
+
+    @field_validator("SENTRY_DSN")
+    @classmethod
+    def _dsn(cls, value: SecretStr) -> SecretStr:
+        dsn = value.get_secret_value()
+        if dsn and not re.match(r"^https?://[^@/\s]+@[^/\s]+/(.+/)?\d+/?$", dsn):
+            raise ValueError("expected a DSN like https://<public key>@<host>/<project id>")
+        return value
 
     @field_validator("LEVEL", mode="before")
     @classmethod

@@ -64,11 +64,12 @@ def start_error_tracking(settings: Settings, version: str) -> bool:
         "dsn": dsn,
         "release": version,
         "environment": settings.STATUS,
-        "server_name": settings.SERVICE_CODE,
-        # Only what we send: no patching of frameworks, no request bodies or user data.
+        # Only what we send: no patching of frameworks, no request bodies or user data, and no
+        # variable values from the stack (they may hold secrets).
         "default_integrations": False,
         "auto_enabling_integrations": False,
         "send_default_pii": False,
+        "include_local_variables": False,
     }
     sentry_sdk.init(**options)
     _tracking.handler_id = logger.add(

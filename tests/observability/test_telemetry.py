@@ -3,17 +3,13 @@ and a job's span joined to the request that enqueued it, as exported over OTLP."
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from app.core.config import Settings
 from app.core.telemetry import drop_untrusted_trace_context, inject_trace_context
+from tests.observability.processes import run_python
 from tests.observability.receiver import receiver
 
-ROOT = Path(__file__).resolve().parents[2]
 TRACEPARENT = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
@@ -69,18 +65,47 @@ def test_a_job_span_continues_the_trace_of_the_request_that_enqueued_it() -> Non
     """Enqueue inside a request span, run the job from the carrier alone (as a worker process
     would), and receive both over OTLP: the job's span is the request span's child."""
     with receiver() as (url, received):
-        result = subprocess.run(  # noqa: S603 (our interpreter, our script)
-            [sys.executable, "-c", JOB_SCRIPT, url],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        request_span, trace_id = result.stdout.split()
+        request_span, trace_id = run_python(JOB_SCRIPT, url).split()
         received.wait_for(lambda: len(received.trace(trace_id)) == 2)
     job = next(span for span in received.trace(trace_id) if span.name == "job send_report")
     assert job.parent_id == request_span
     assert job.attributes == {"job.task": "send_report"}
     assert job.kind == 5  # SPAN_KIND_CONSUMER
+
+
+@pytest.mark.parametrize(
+    ("variables", "endpoint"),
+    [
+        ({}, None),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318/"}, "http://c:4318/v1/traces"),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://t:443/traces",
+            },
+            "https://t:443/traces",
+        ),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"}, None),
+    ],
+)
+def test_tracing_follows_the_standard_variables(
+    variables: dict[str, str], endpoint: str | None
+) -> None:
+    settings = Settings.model_validate(variables)
+    assert settings.otlp_traces_endpoint == endpoint
+    assert settings.tracing_enabled is (endpoint is not None)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"},
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "ftp://c/v1/traces"},
+        {"SENTRY_DSN": "https://sentry.example.com/1"},
+        {"SENTRY_DSN": "not a dsn"},
+        {"TRACE_TRUSTED_NETWORKS": "10.0.0.0/33"},
+    ],
+)
+def test_a_wrong_endpoint_dsn_or_network_stops_the_start(variables: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match=next(iter(variables))):
+        Settings.model_validate(variables)

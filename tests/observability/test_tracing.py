@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +14,10 @@ import httpx
 import pytest
 
 from tests.core.test_gunicorn import _start
+from tests.observability.processes import run_python
 from tests.observability.receiver import Received, Span, receiver
 from tests.servers import Server
 
-ROOT = Path(__file__).resolve().parents[2]
 SERVER_KIND = 2  # SPAN_KIND_SERVER in the OTLP protobuf
 CLIENT_KIND = 3
 ERROR_STATUS = 2
@@ -177,14 +175,4 @@ asyncio.run(main())
 """
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url, "HOME": str(tmp_path)}
     env["LOG_SAVE_PATH"] = str(tmp_path)
-    result = subprocess.run(  # noqa: S603 (our interpreter, our script)
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert run_python(script, env=env).strip().splitlines()[-1] == "[]"
