@@ -14,10 +14,19 @@ install_prometheus() {
     chmod +x "$policy"
     made_policy=1
   fi
+  local before
+  before=$(pgrep -x prometheus || true)
   echo "installing Debian's prometheus package"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq --no-install-recommends prometheus >/dev/null || true
   if [[ -n $made_policy ]]; then rm -f "$policy"; fi
+  # A policy that let the package start its daemon anyway: stop what the install started.
+  for pid in $(pgrep -x prometheus || true); do
+    if ! grep -qx "$pid" <<<"$before"; then
+      echo "stopping the prometheus the package started (pid $pid)"
+      kill "$pid" || true
+    fi
+  done
 }
 
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then

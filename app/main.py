@@ -84,7 +84,7 @@ class TracedServiceApp(ServiceApp):
     FastAPI makes reads the headers left)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] in {"http", "websocket"}:
             telemetry.drop_untrusted_trace_context(scope, self.state.settings)
         await super().__call__(scope, receive, send)
 
