@@ -7,12 +7,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.telemetry import TelemetryConfig
 from loguru import logger
 from sqlalchemy.engine import make_url
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.core import docs, health, metrics, version
+from app.core import docs, errortracking, health, metrics, runtime, telemetry, version
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_session_factory
 from app.core.errors import (
@@ -32,8 +31,6 @@ from app.core.middleware import (
 from app.core.ratelimit import RateLimiter, RateLimitMiddleware
 from app.items.router import router as items_router
 from app.users.router import router as users_router
-
-NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 class ServiceApp(FastAPI):
@@ -82,6 +79,16 @@ class ServiceApp(FastAPI):
         return self.openapi_schema
 
 
+class TracedServiceApp(ServiceApp):
+    """The app when tracing is on: trace context only from trusted callers (the request span
+    FastAPI makes reads the headers left)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in {"http", "websocket"}:
+            telemetry.drop_untrusted_trace_context(scope, self.state.settings)
+        await super().__call__(scope, receive, send)
+
+
 def _bounds_from_settings(node: Any, settings: Settings) -> Any:
     """Fill `minLength` where a schema names the setting that decides it, so the document
     states the rule the deployed settings enforce (e.g. PASSWORD_MIN_LENGTH)."""
@@ -101,13 +108,19 @@ def _bounds_from_settings(node: Any, settings: Settings) -> Any:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the database engine on the serving loop (per worker) and dispose it on shutdown."""
     settings: Settings = app.state.settings
+    release = app.state.build_info.version
+    tracing = telemetry.start_tracing(settings, release)
+    tracking = errortracking.start_error_tracking(settings, release)
     engine = create_engine(settings)
+    telemetry.trace_engine(engine)
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
     app.state.probe_engine = create_engine(settings, pooled=False)
     app.state.rate_limiter = RateLimiter(settings) if settings.RATE_LIMIT_ENABLED else None
+    sampler = None
     if settings.METRICS_ENABLED:
         app.state.metrics.mark_started()
+        sampler = runtime.start(app.state.runtime_metrics, engine)
     logger.info(
         "{} {} started (status={}, database={})",
         settings.SERVICE_NAME,
@@ -118,11 +131,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if sampler is not None:
+            await runtime.stop(sampler)
         if app.state.rate_limiter is not None:
             await app.state.rate_limiter.close()
         await engine.dispose()
         await app.state.probe_engine.dispose()
         logger.info("{} stopped; database pool disposed", settings.SERVICE_NAME)
+        if tracking:
+            errortracking.stop_error_tracking()
+        if tracing:
+            telemetry.stop_tracing()
 
 
 def create_app(settings: Settings | None = None, *, configure_logging: bool = True) -> FastAPI:
@@ -133,7 +152,8 @@ def create_app(settings: Settings | None = None, *, configure_logging: bool = Tr
     make_url(settings.DATABASE_URL).get_dialect().import_dbapi()  # loaded before gunicorn forks
     docs_enabled = settings.docs_enabled
     build_info = version.load_build_info(settings)
-    app = ServiceApp(
+    app_class = TracedServiceApp if settings.tracing_enabled else ServiceApp
+    app = app_class(
         title=settings.SERVICE_NAME,
         version=build_info.version,
         lifespan=lifespan,
@@ -141,8 +161,7 @@ def create_app(settings: Settings | None = None, *, configure_logging: bool = Tr
         docs_url=None,  # served by app.core.docs with local assets instead of a CDN
         redoc_url=None,
         responses=PROBLEM_RESPONSES,
-        # FastAPI's own OpenTelemetry probing runs per request: only when asked for.
-        telemetry=None if settings.OTEL_ENABLED else NO_TELEMETRY,
+        telemetry=telemetry.fastapi_config(settings),
     )
     app.state.settings = settings
     app.state.build_info = build_info
@@ -157,6 +176,7 @@ def create_app(settings: Settings | None = None, *, configure_logging: bool = Tr
     # new-domain: routers above this line
     if settings.METRICS_ENABLED:
         app.state.metrics = metrics.Metrics(build_info, settings.api_prefix)
+        app.state.runtime_metrics = runtime.RuntimeMetrics(app.state.metrics.registry)
         app.include_router(metrics.router)
     return app
 

@@ -119,7 +119,7 @@ def plan(root: Path, new: Identity) -> dict[Path, str]:
 
 
 # Where the package name doubles as a deployment name: image, Kubernetes objects, compose
-# project, Prometheus job, install commands in the README.
+# project, Prometheus job and alert rules, Grafana dashboard, install commands in the README.
 DEPLOYMENT_GLOBS = (
     "README.md",
     "Makefile",
@@ -129,6 +129,7 @@ DEPLOYMENT_GLOBS = (
     ".github/workflows/*.yml",
     "deploy/**/*.yaml",
     "deploy/**/*.yml",
+    "deploy/**/*.json",
 )
 
 

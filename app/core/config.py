@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal, cast
 
 from fastapi import Depends, Request
 from limits import parse
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
@@ -86,7 +95,16 @@ class Settings(BaseSettings):
     RETENTION: str = "1 month"
     COMPRESSION: Compression | None = "gz"
     ACCESS_LOG: bool = True
-    OTEL_ENABLED: bool = False
+
+    # Tracing (OpenTelemetry, the standard variables) and error tracking; docs/observability.md
+    OTEL_EXPORTER_OTLP_ENDPOINT: str | None = None
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: str | None = None
+    OTEL_SDK_DISABLED: bool = False
+    OTEL_SERVICE_NAME: str | None = None
+    TRACE_TRUSTED_NETWORKS: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=lambda: [ip_network("127.0.0.1/32"), ip_network("::1/128")]
+    )
+    SENTRY_DSN: SecretStr = SecretStr("")
 
     # Security
     X_TOKEN: SecretStr = SecretStr("")
@@ -116,7 +134,13 @@ class Settings(BaseSettings):
     METRICS_ENABLED: bool = True
     METRICS_TOKEN: SecretStr = SecretStr("")
 
-    @field_validator("FORWARDED_ALLOW_IPS", "CORS_ORIGINS", "TRUSTED_HOSTS", mode="before")
+    @field_validator(
+        "FORWARDED_ALLOW_IPS",
+        "CORS_ORIGINS",
+        "TRUSTED_HOSTS",
+        "TRACE_TRUSTED_NETWORKS",
+        mode="before",
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         """Accept `a,b,c` from the environment as well as a JSON list."""
@@ -132,11 +156,29 @@ class Settings(BaseSettings):
         "WORKERS",
         "GUNICORN_CONTROL_SOCKET",
         "PROMETHEUS_MULTIPROC_DIR",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_SERVICE_NAME",
         mode="before",
     )
     @classmethod
     def _none_word(cls, value: object) -> object:
         return None if isinstance(value, str) and value.strip().lower() in {"", "none"} else value
+
+    @field_validator("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("expected an OTLP/HTTP URL, e.g. http://collector:4318")
+        return value
+
+    @field_validator("SENTRY_DSN")
+    @classmethod
+    def _dsn(cls, value: SecretStr) -> SecretStr:
+        dsn = value.get_secret_value()
+        if dsn and not re.match(r"^https?://[^@/\s]+@[^/\s]+/(.+/)?\d+/?$", dsn):
+            raise ValueError("expected a DSN like https://<public key>@<host>/<project id>")
+        return value
 
     @field_validator("LEVEL", mode="before")
     @classmethod
@@ -215,6 +257,20 @@ class Settings(BaseSettings):
         """Requests one worker serves at once: beyond twice its pool, they would only wait."""
         pool = self.DB_POOL_SIZE + self.DB_MAX_OVERFLOW
         return self.MAX_REQUESTS_IN_PROGRESS or 2 * pool
+
+    @property
+    def otlp_traces_endpoint(self) -> str | None:
+        """Where spans go (OTLP/HTTP), as the OpenTelemetry variables say; None: tracing off."""
+        if self.OTEL_SDK_DISABLED:
+            return None
+        if self.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:
+            return self.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+        base = self.OTEL_EXPORTER_OTLP_ENDPOINT
+        return f"{base.rstrip('/')}/v1/traces" if base else None
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return self.otlp_traces_endpoint is not None
 
     @property
     def service_token(self) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from time import perf_counter
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 
 from app.core.config import Settings
@@ -89,6 +90,27 @@ def _sqlite_for_concurrent_writers(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class TimedPool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's async queue pool, telling `waited` how long each checkout took (the wait
+    for a free connection, or for a new one): the pool's saturation, seen from a request."""
+
+    waited: Callable[[float], None] | None = None
+
+    def connect(self) -> PoolProxiedConnection:
+        started = perf_counter()
+        try:
+            return super().connect()
+        finally:
+            if self.waited is not None:
+                self.waited(perf_counter() - started)
+
+    def recreate(self) -> TimedPool:
+        pool = super().recreate()
+        assert isinstance(pool, TimedPool)  # noqa: S101 (its class makes it)
+        pool.waited = self.waited  # a dispose keeps the timing
+        return pool
+
+
 def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
     """One engine per process and event loop: call it from the lifespan, never at import.
     Unpooled, each use opens its own connection: the readiness probe never queues behind
@@ -96,7 +118,8 @@ def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
     url = settings.DATABASE_URL
     pool: dict[str, Any] = {"poolclass": NullPool}
     if pooled:
-        pool = {"pool_size": settings.DB_POOL_SIZE, "max_overflow": settings.DB_MAX_OVERFLOW}
+        pool = {"poolclass": TimedPool, "pool_size": settings.DB_POOL_SIZE}
+        pool |= {"max_overflow": settings.DB_MAX_OVERFLOW}
         pool |= {"pool_timeout": settings.DB_POOL_TIMEOUT, "pool_recycle": 1800}
     if settings.is_sqlite:
         ensure_sqlite_folder(url)

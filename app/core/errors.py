@@ -16,7 +16,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from app.core.logging import request_id_var
+from app.core.logging import current_trace_ids, request_id_var
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -39,6 +39,8 @@ class Problem(BaseModel):
     instance: str | None = None
     code: str = Field(description="Stable, machine-readable error code")
     request_id: str
+    trace_id: str | None = Field(default=None, description="With tracing on: the trace")
+    span_id: str | None = Field(default=None, description="With tracing on: the request's span")
     errors: list[FieldError] | None = None
 
 
@@ -129,6 +131,7 @@ def problem_response(
     if error is not None:
         status, code, title = error.status_code, error.code, error.title
         detail, headers = error.detail, error.headers
+    trace_id, span_id = current_trace_ids() or (None, None)
     problem = Problem(
         type=f"urn:{_settings(request, 'SERVICE_CODE', 'service')}:problem:{code}",
         title=title,
@@ -137,6 +140,8 @@ def problem_response(
         instance=request.url.path,
         code=code,
         request_id=request_id_of(request),
+        trace_id=trace_id,
+        span_id=span_id,
         errors=list(errors) if errors is not None else None,
     )
     return JSONResponse(

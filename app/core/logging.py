@@ -53,8 +53,27 @@ class InterceptHandler(logging.Handler):
 
 
 def _add_request_id(record: Record) -> None:
-    if record["extra"].get("request_id") is None:
-        record["extra"]["request_id"] = request_id_var.get()
+    extra = record["extra"]
+    if extra.get("request_id") is None:
+        extra["request_id"] = request_id_var.get()
+    if _state.trace_ids is not None and "trace_id" not in extra:
+        ids = _state.trace_ids()
+        if ids is not None:
+            extra["trace_id"], extra["span_id"] = ids
+
+
+TraceIds = tuple[str, str]
+
+
+def use_trace_ids(source: Callable[[], TraceIds | None] | None) -> None:
+    """Stamp `trace_id` and `span_id` (from `source`: tracing is on) on every line logged
+    inside a span; None stops it."""
+    _state.trace_ids = source
+
+
+def current_trace_ids() -> TraceIds | None:
+    """The current (trace id, span id) in hex, or None: outside a span, or tracing off."""
+    return _state.trace_ids() if _state.trace_ids is not None else None
 
 
 def json_line(record: Record) -> str:
@@ -139,6 +158,7 @@ class _LoggingState:
         self.relay_write: Callable[[str], None] | None = None
         self.file_handler_id: int | None = None
         self.file_settings: Settings | None = None
+        self.trace_ids: Callable[[], TraceIds | None] | None = None
 
 
 _state = _LoggingState()

@@ -6,6 +6,7 @@ picks its mode at import) nor open anything.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -127,14 +128,34 @@ metrics_folder = MetricsFolder()
 
 
 def on_starting(server: Any) -> None:
-    """In the master, once: a clean metrics folder."""
+    """In the master, once: a clean metrics folder, and the exit counts at zero (so the first
+    exit is an increase a rule can see)."""
     metrics_folder.clean()
+    for reason in WORKER_EXIT_REASONS:
+        worker_exits().labels(reason)
+
+
+WORKER_EXIT_REASONS = ("timeout", "exit")
+
+
+@functools.cache
+def worker_exits() -> Any:
+    """Counted by the master (imported late: after gunicorn.conf.py chose multiprocess mode).
+    Workers count their clean exits themselves (`app.serving.worker`); the difference is the
+    workers that crashed or were killed."""
+    from prometheus_client import Counter
+
+    return Counter(
+        "worker_exits", "Worker processes that ended, by why the master saw.", ("reason",)
+    )
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """A worker died: its live gauges (requests in progress, build info) stop counting."""
+    """A worker died: counted, and its live gauges (requests in progress, build info, pool,
+    memory) stop counting."""
     from prometheus_client import multiprocess
 
+    worker_exits().labels("timeout" if getattr(worker, "aborted", False) else "exit").inc()
     if metrics_folder.path is not None:
         multiprocess.mark_process_dead(worker.pid, str(metrics_folder.path))  # type: ignore[no-untyped-call]
 

@@ -135,10 +135,15 @@ class ServiceWorker(UvicornWorker):  # type: ignore[misc]
         self.config.timeout_graceful_shutdown = graceful_shutdown_seconds(self.cfg.graceful_timeout)
 
     async def _serve(self) -> None:
-        """uvicorn-worker's `_serve`, with the draining server."""
+        """uvicorn-worker's `_serve`, with the draining server; a clean end is counted (the
+        master counts every end: `app.serving.options.worker_exits`)."""
+        from prometheus_client import Counter
+
+        clean_exits = Counter("worker_clean_exits", "Workers that ended by shutting down.")
         self.config.app = self.wsgi
         server = DrainingServer(config=self.config)
         self._install_sigquit_handler()
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
+        clean_exits.inc()

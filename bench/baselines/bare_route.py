@@ -2,7 +2,7 @@
 
 No middleware, no error handlers, no logging setup: the floor the full stack is compared with.
 Two apps with the one route: `app` is FastAPI as the service configures it (no OpenTelemetry
-probe per request, `OTEL_ENABLED=false`), the baseline of the middleware target;
+probe per request while tracing is off), the baseline of the middleware target;
 `default_app` is FastAPI with its defaults, which probe for OpenTelemetry providers on every
 request, to show what that probe costs.
 """

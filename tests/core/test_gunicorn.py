@@ -24,9 +24,13 @@ WORKERS = 2
 
 
 def _start(
-    database_url: str, tmp_path: Path, workers: int = WORKERS, **settings: str
+    database_url: str,
+    tmp_path: Path,
+    workers: int = WORKERS,
+    app: str = "tests.core.serving_app:app",
+    **settings: str,
 ) -> Iterator[Server]:
-    """gunicorn on a free port, yielded once every worker serves /health/live."""
+    """gunicorn on a free port serving `app`, yielded once every worker serves /health/live."""
 
     def command(port: int) -> tuple[list[str], dict[str, str]]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("TEST_")}
@@ -43,7 +47,6 @@ def _start(
             RATE_LIMIT_ENABLED="false",
         )
         env.update(settings)
-        app = "tests.core.serving_app:app"
         return [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app], env
 
     def every_worker_serves(server: Server, response: httpx.Response) -> bool:
