@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# The template's life after day one (docs/template.md), each on scratch copies of HEAD:
+#  1. rename: `make rename` in a copy; no file outside history names the template; `make test`
+#     and the README's commands (domain, migrate, run) pass under the new names (SQLite).
+#  2. generate: Copier makes a service with no optional part at HEAD; its `make test` passes.
+#  3. update: Copier makes a service with every part at the previous release; the team adds a
+#     domain and edits a core file and a test; `copier update` to HEAD. The result must be
+#     exactly a fresh HEAD service plus the team's changes, with no conflict; lint, types,
+#     contracts, and the tests of what changed (the new domain, the tests the update touched,
+#     the team's test, the whole-tree tests) pass on SQLite and PostgreSQL. The rest of the
+#     suite is the template's own, run in full by steps 1 and 2 and by `make test` before.
+# Tags may be missing (a fresh clone, a rebased branch): a release's commit is the one that
+# added its heading to CHANGELOG.md, and it is tagged in the scratch clone only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+PG_URL="${CI_POSTGRES_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test}"
+SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/template-ci.XXXXXX")"
+SERVER_PID=""
+
+section() { printf '\n---- %s ----\n' "$*"; }
+fail() { echo "FAILED: $*" >&2; exit 1; }
+cleanup() {
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM -- "-$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$SCRATCH"
+}
+trap cleanup EXIT
+
+test -x "$ROOT/.venv/bin/copier" || make install
+COPIER="$ROOT/.venv/bin/copier"
+# The uv that `make` installs into .tools/ works for any project: share it.
+share_tools() { ln -s "$ROOT/.tools" .tools; }
+read -r OLD_CODE OLD_PACKAGE < <(python3 -c \
+  'from tools.rename import current; i = current(__import__("pathlib").Path(".")); print(i.code, i.package)')
+OLD_NAME="$(python3 -c 'from tools.rename import current; print(current(__import__("pathlib").Path(".")).name)')"
+
+# Files that still name the template, history and tool state aside.
+names_left() {
+  grep -rIl --exclude-dir={.git,.venv,.tools,__pycache__,.mypy_cache,.ruff_cache,.pytest_cache,data,logs} \
+    --exclude={CHANGELOG.md,upgrading.md,.copier-answers.yml} \
+    -e "$OLD_NAME" -e "$OLD_PACKAGE" -e "urn:$OLD_CODE:" . || true
+}
+
+section "1. rename a copy of HEAD: make rename, then make test and the README's commands"
+mkdir "$SCRATCH/renamed" && git archive HEAD | tar -x -C "$SCRATCH/renamed"
+cd "$SCRATCH/renamed" && share_tools
+make --no-print-directory rename name="Orders Service" code=ord package=orders-service
+left="$(names_left)"
+[[ -z "$left" ]] || fail "after make rename these still name the template: $left"
+echo "no file outside history names '$OLD_NAME', '$OLD_PACKAGE' or urn:$OLD_CODE:"
+make --no-print-directory install >/dev/null
+.venv/bin/orders-service --help >/dev/null || fail "the console script is not orders-service"
+make --no-print-directory test COV=
+make --no-print-directory domain name=orders >/dev/null
+make --no-print-directory migrate >/dev/null
+PORT="$(.venv/bin/python -c 'import tests.servers as s; print(s.reserve_port())')"
+setsid make --no-print-directory run PORT="$PORT" >"$SCRATCH/run.log" 2>&1 &
+SERVER_PID=$!
+.venv/bin/python - "$PORT" "$SCRATCH/run.log" <<'PY' || { cat "$SCRATCH/run.log"; exit 1; }
+import json, sys, time, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}"
+deadline = time.monotonic() + 120
+while True:
+    try:
+        with urllib.request.urlopen(base + "/health/ready", timeout=2) as response:
+            if response.status == 200:
+                break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise SystemExit("make run: not ready in 120 s")
+        time.sleep(0.5)
+with urllib.request.urlopen(base + "/api/v1/version", timeout=5) as response:
+    assert json.load(response)["service"] == "Orders Service"
+with urllib.request.urlopen(base + "/openapi.json", timeout=5) as response:
+    assert "/api/v1/orders" in json.load(response)["paths"]
+print("make run serves Orders Service with its orders domain")
+PY
+kill -TERM -- "-$SERVER_PID" && wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=""
+
+section "the template's releases (CHANGELOG.md), tagged in a scratch clone"
+git clone -q "$ROOT" "$SCRATCH/template"
+cd "$SCRATCH/template"
+HEAD_COMMIT="$(git rev-parse HEAD)"
+PREVIOUS=""
+while read -r version; do
+  commit="$(git rev-parse -q --verify "refs/tags/v$version^{commit}" || true)"
+  if [[ -z "$commit" ]]; then
+    commit="$(git log --format=%H -S"## $version " -- CHANGELOG.md | tail -1)"
+    [[ -n "$commit" ]] || fail "release $version has no tag and no commit adding its heading"
+    git tag "v$version" "$commit"
+  fi
+  echo "release $version: $commit"
+  if [[ -z "$PREVIOUS" && "$commit" != "$HEAD_COMMIT" ]]; then PREVIOUS="$version"; fi
+done < <(grep -oP '^## \K[0-9]+\.[0-9]+\.[0-9]+(?= )' CHANGELOG.md)
+
+section "2. generate a service with no optional part at HEAD; its make test"
+"$COPIER" copy --trust --defaults --quiet --vcs-ref HEAD -d name="Billing Service" -d code=bil \
+  -d package=billing-service -d 'parts=[]' "$SCRATCH/template" "$SCRATCH/lean"
+cd "$SCRATCH/lean" && share_tools
+for gone in copier.yml CHANGELOG.md deploy/k8s app/core/ratelimit_redis.py; do
+  [[ ! -e "$gone" ]] || fail "$gone is in a service without optional parts"
+done
+left="$(names_left)"
+[[ -z "$left" ]] || fail "the generated service still names the template: $left"
+make --no-print-directory test COV=
+
+if [[ -z "$PREVIOUS" ]]; then
+  echo "SKIPPED: 3. update: CHANGELOG.md has no release before HEAD to update from"
+  exit 0
+fi
+section "3. a service made at v$PREVIOUS with every part, the team's work, copier update to HEAD"
+ANSWERS=(-d name="Orders Service" -d code=ord -d package=orders-service)
+"$COPIER" copy --trust --defaults --quiet --vcs-ref "v$PREVIOUS" "${ANSWERS[@]}" \
+  "$SCRATCH/template" "$SCRATCH/service"
+cd "$SCRATCH/service" && share_tools
+commit() { git add -A && git -c user.name=ci -c user.email=ci@localhost commit -qm "$1"; }
+git init -q && echo .tools >>.git/info/exclude && commit "generated at v$PREVIOUS"
+GENERATED="$(git rev-parse HEAD)"
+make --no-print-directory domain name=orders >/dev/null
+# A core file and a test, edited at their ends: the template's own changes to these files
+# must merge around them.
+cat >>app/core/config.py <<'PY'
+
+
+# The team's own: orders are exported in pages of this size.
+ORDERS_EXPORT_PAGE_SIZE = 500
+PY
+cat >>tests/core/test_config.py <<'PY'
+
+
+def test_the_team_keeps_its_export_page_size() -> None:
+    """The team's own test, written after generation."""
+    from app.core import config
+
+    assert config.ORDERS_EXPORT_PAGE_SIZE == 500
+PY
+.venv/bin/ruff format -q app/core/config.py tests/core/test_config.py
+commit "the team's domain and edits"
+TEAM="$(git rev-parse HEAD)"
+
+"$COPIER" update --trust --defaults --quiet --vcs-ref HEAD
+git ls-files --unmerged | grep -q . && fail "conflicts: $(git diff --name-only --diff-filter=U)"
+find . -name '*.rej' -not -path './.venv/*' | grep -q . && fail "rejected hunks left behind"
+grep -rIl --exclude-dir={.git,.venv} -e '^<<<<<<< ' . && fail "conflict markers left behind"
+test -f app/orders/router.py && test -f tests/orders/test_crud.py || fail "the orders domain is gone"
+grep -q 'ORDERS_EXPORT_PAGE_SIZE = 500' app/core/config.py || fail "the core edit is gone"
+grep -q 'test_the_team_keeps_its_export_page_size' tests/core/test_config.py \
+  || fail "the test edit is gone"
+grep -qx "_commit: v$PREVIOUS" .copier-answers.yml && fail "the answers still record v$PREVIOUS"
+
+# Expected: a service made fresh at HEAD with the same answers, plus the team's changes.
+"$COPIER" copy --trust --defaults --quiet --vcs-ref HEAD "${ANSWERS[@]}" \
+  "$SCRATCH/template" "$SCRATCH/expected"
+git diff --binary "$GENERATED" "$TEAM" >"$SCRATCH/team.patch"
+git -C "$SCRATCH/expected" apply "$SCRATCH/team.patch" \
+  || fail "the team's changes do not apply to a fresh HEAD service"
+diff -r -q -x .git -x .venv -x .tools -x __pycache__ -x '*.pyc' -x .mypy_cache -x .ruff_cache \
+  -x .pytest_cache -x data -x .coverage "$SCRATCH/expected" . \
+  || fail "the updated service differs from a fresh HEAD service plus the team's changes"
+arrived="$(git diff --stat "$TEAM" | tail -1)"
+echo "updated from v$PREVIOUS: the team's domain and edits kept; the template's changes: ${arrived:-none}"
+
+make --no-print-directory install >/dev/null
+make --no-print-directory -o .venv/.installed lint typecheck contracts
+git add -A
+mapfile -t touched < <(git diff --cached --name-only --diff-filter=AM "$TEAM" -- tests \
+  | grep '/test_[^/]*\.py$' || true)
+SUBSET=(tests/orders tests/core/test_config.py tests/core/test_contracts.py
+        tests/core/test_migrations.py tests/core/test_models_match_migrations.py "${touched[@]}")
+echo "tests: ${SUBSET[*]}"
+.venv/bin/pytest -q -p no:cacheprovider "${SUBSET[@]}"
+TEST_DATABASE_URL="$PG_URL" .venv/bin/pytest -q -p no:cacheprovider "${SUBSET[@]}"
+echo "template checks passed"
