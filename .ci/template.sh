@@ -47,12 +47,13 @@ names_left() {
 section "1. rename a copy of HEAD: make rename, then make test and the README's commands"
 mkdir "$SCRATCH/renamed" && git archive HEAD | tar -x -C "$SCRATCH/renamed"
 cd "$SCRATCH/renamed" && share_tools
-make --no-print-directory rename name="Orders Service" code=ord package=orders-service
+# Names no service has, so this works in a service made from the template as well.
+make --no-print-directory rename name="Renamed Check" code=rnc package=renamed-check
 left="$(names_left)"
 [[ -z "$left" ]] || fail "after make rename these still name the template: $left"
 echo "no file outside history names '$OLD_NAME', '$OLD_PACKAGE' or urn:$OLD_CODE:"
 make --no-print-directory install >/dev/null
-.venv/bin/orders-service --help >/dev/null || fail "the console script is not orders-service"
+.venv/bin/renamed-check --help >/dev/null || fail "the console script is not renamed-check"
 make --no-print-directory test COV=
 make --no-print-directory domain name=orders >/dev/null
 make --no-print-directory migrate >/dev/null
@@ -73,14 +74,18 @@ while True:
             raise SystemExit("make run: not ready in 120 s")
         time.sleep(0.5)
 with urllib.request.urlopen(base + "/api/v1/version", timeout=5) as response:
-    assert json.load(response)["service"] == "Orders Service"
+    assert json.load(response)["service"] == "Renamed Check"
 with urllib.request.urlopen(base + "/openapi.json", timeout=5) as response:
     assert "/api/v1/orders" in json.load(response)["paths"]
-print("make run serves Orders Service with its orders domain")
+print("make run serves Renamed Check with its orders domain")
 PY
 kill -TERM -- "-$SERVER_PID" && wait "$SERVER_PID" 2>/dev/null || true
 SERVER_PID=""
 
+if [[ ! -f "$ROOT/copier.yml" ]]; then
+  echo "SKIPPED: generate and update: this is a service made from the template (no copier.yml)"
+  exit 0
+fi
 section "the template's releases (CHANGELOG.md), tagged in a scratch clone"
 git clone -q "$ROOT" "$SCRATCH/template"
 cd "$SCRATCH/template"
@@ -121,24 +126,24 @@ commit() { git add -A && git -c user.name=ci -c user.email=ci@localhost commit -
 git init -q && echo .tools >>.git/info/exclude && commit "generated at v$PREVIOUS"
 GENERATED="$(git rev-parse HEAD)"
 make --no-print-directory domain name=orders >/dev/null
-# A core file and a test, edited at their ends: the template's own changes to these files
-# must merge around them.
-cat >>app/core/config.py <<'PY'
+# The team edits the end of a core module and of a test file, preferring ones the template
+# changed since that release, so the update merges both sides inside the same files.
+changed() { git -C "$SCRATCH/template" diff --name-only --diff-filter=M "v$PREVIOUS" HEAD -- "$@"; }
+CORE="$( (changed 'app/core/*.py'; echo app/core/config.py) | grep -v __init__ | head -1)"
+TEST="$( (changed 'tests/*/test_*.py'; echo tests/core/test_config.py) | head -1)"
+MODULE="$(basename "$CORE" .py)"
+printf '\n\n# The team'"'"'s own, kept across template updates.\nTEAM_EDIT = "kept"\n' >>"$CORE"
+cat >>"$TEST" <<PY
 
 
-# The team's own: orders are exported in pages of this size.
-ORDERS_EXPORT_PAGE_SIZE = 500
-PY
-cat >>tests/core/test_config.py <<'PY'
-
-
-def test_the_team_keeps_its_export_page_size() -> None:
+def test_the_team_keeps_its_own_edit() -> None:
     """The team's own test, written after generation."""
-    from app.core import config
+    from app.core import $MODULE as edited
 
-    assert config.ORDERS_EXPORT_PAGE_SIZE == 500
+    assert edited.TEAM_EDIT == "kept"
 PY
-.venv/bin/ruff format -q app/core/config.py tests/core/test_config.py
+.venv/bin/ruff format -q "$CORE" "$TEST"
+echo "the team edited $CORE and $TEST"
 commit "the team's domain and edits"
 TEAM="$(git rev-parse HEAD)"
 
@@ -147,9 +152,8 @@ git ls-files --unmerged | grep -q . && fail "conflicts: $(git diff --name-only -
 find . -name '*.rej' -not -path './.venv/*' | grep -q . && fail "rejected hunks left behind"
 grep -rIl --exclude-dir={.git,.venv} -e '^<<<<<<< ' . && fail "conflict markers left behind"
 test -f app/orders/router.py && test -f tests/orders/test_crud.py || fail "the orders domain is gone"
-grep -q 'ORDERS_EXPORT_PAGE_SIZE = 500' app/core/config.py || fail "the core edit is gone"
-grep -q 'test_the_team_keeps_its_export_page_size' tests/core/test_config.py \
-  || fail "the test edit is gone"
+grep -q '^TEAM_EDIT = "kept"' "$CORE" || fail "the team's edit to $CORE is gone"
+grep -q 'def test_the_team_keeps_its_own_edit' "$TEST" || fail "the team's test in $TEST is gone"
 grep -qx "_commit: v$PREVIOUS" .copier-answers.yml && fail "the answers still record v$PREVIOUS"
 
 # Expected: a service made fresh at HEAD with the same answers, plus the team's changes.
@@ -161,15 +165,15 @@ git -C "$SCRATCH/expected" apply "$SCRATCH/team.patch" \
 diff -r -q -x .git -x .venv -x .tools -x __pycache__ -x '*.pyc' -x .mypy_cache -x .ruff_cache \
   -x .pytest_cache -x data -x .coverage "$SCRATCH/expected" . \
   || fail "the updated service differs from a fresh HEAD service plus the team's changes"
-arrived="$(git diff --stat "$TEAM" | tail -1)"
+git add -A
+arrived="$(git diff --cached --stat "$TEAM" | tail -1)"
 echo "updated from v$PREVIOUS: the team's domain and edits kept; the template's changes: ${arrived:-none}"
 
 make --no-print-directory install >/dev/null
 make --no-print-directory -o .venv/.installed lint typecheck contracts
-git add -A
 mapfile -t touched < <(git diff --cached --name-only --diff-filter=AM "$TEAM" -- tests \
   | grep '/test_[^/]*\.py$' || true)
-SUBSET=(tests/orders tests/core/test_config.py tests/core/test_contracts.py
+SUBSET=(tests/orders "$TEST" tests/core/test_contracts.py
         tests/core/test_migrations.py tests/core/test_models_match_migrations.py "${touched[@]}")
 echo "tests: ${SUBSET[*]}"
 .venv/bin/pytest -q -p no:cacheprovider "${SUBSET[@]}"

@@ -3,7 +3,11 @@ the API through but refuses logins. The `redis` part's tests (copier.yml)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
+from httpx import AsyncClient
 
 from tests.assertions import assert_problem
 from tests.factories import create_user
@@ -13,21 +17,27 @@ from tests.servers import closed_port
 TOKEN = "/api/v1/auth/token"
 
 
-def _shared(service_code: str, **limits: str) -> dict[str, object]:
-    return {
+@asynccontextmanager
+async def two_instances(
+    app_factory: AppFactory, service_code: str, **limits: str
+) -> AsyncIterator[tuple[AsyncClient, AsyncClient]]:
+    """Two apps, as two replicas would run, counting in the same Redis."""
+    settings = {
         "RATE_LIMIT_ENABLED": True,
         "REDIS_URL": REDIS_TEST_URL,
         "SERVICE_CODE": service_code,
         **limits,
     }
+    async with app_factory(**settings) as (_, one), app_factory(**settings) as (_, two):
+        yield one, two
 
 
 @pytest.mark.redis
 async def test_two_app_instances_share_the_default_limit_in_redis(
     app_factory: AppFactory, service_code: str
 ) -> None:
-    settings = _shared(service_code, RATE_LIMIT_DEFAULT="4/minute")
-    async with app_factory(**settings) as (_, one), app_factory(**settings) as (_, two):
+    async with two_instances(app_factory, service_code, RATE_LIMIT_DEFAULT="4/minute") as pair:
+        one, two = pair
         statuses = [(await c.get("/api/v1/version")).status_code for c in (one, two, one, two)]
         refused_one = await one.get("/api/v1/version")
         refused_two = await two.get("/api/v1/version")
@@ -41,8 +51,7 @@ async def test_two_app_instances_share_the_default_limit_in_redis(
 async def test_two_app_instances_share_the_login_limit_in_redis(
     app_factory: AppFactory, service_code: str
 ) -> None:
-    settings = _shared(service_code, RATE_LIMIT_LOGIN="2/minute")
-    async with app_factory(**settings) as (_, one), app_factory(**settings) as (_, two):
+    async with two_instances(app_factory, service_code, RATE_LIMIT_LOGIN="2/minute") as (one, two):
         logins = [
             (await c.post("/api/v1/probe/login?account=a@example.com")).status_code
             for c in (one, two, one, two)
