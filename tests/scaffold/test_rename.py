@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from tools.errors import ToolError
-from tools.rename import HISTORY, SKIPPED_FOLDERS, current, main, rename, text_files
+from tools.rename import (
+    HISTORY,
+    SKIPPED_FOLDERS,
+    Identity,
+    current,
+    main,
+    rename,
+    text_files,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ("pyproject.toml", "uv.lock", ".env.example", "README.md")
@@ -51,28 +59,38 @@ def _settings_in(project: Path) -> dict[str, object]:
     return result
 
 
+def _names_other_than(old: Identity) -> Identity:
+    """New names sharing nothing with the current ones (this also runs in renamed services)."""
+    candidates = (
+        Identity(name="Orders Service", code="ord", package="orders-service"),
+        Identity(name="Ledger Service", code="ldg", package="ledger-service"),
+    )
+    return next(
+        new
+        for new in candidates
+        if new.name != old.name and new.code != old.code and new.package != old.package
+    )
+
+
 def test_rename_changes_every_place_and_nothing_else(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     old = current(project)
-    args = ["--name", "Orders Service", "--code", "ord", "--package", "orders-service"]
+    new = _names_other_than(old)
+    args = ["--name", new.name, "--code", new.code, "--package", new.package]
     assert main([*args, "--root", str(project)]) == 0
     assert "next: make install" in capsys.readouterr().out
-    assert _settings_in(project) == {
-        "name": "Orders Service",
-        "code": "ord",
-        "example_matches": True,
-    }
+    assert _settings_in(project) == {"name": new.name, "code": new.code, "example_matches": True}
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    assert pyproject["project"]["name"] == "orders-service"
+    assert pyproject["project"]["name"] == new.package
     scripts = pyproject["project"]["scripts"]
-    assert scripts["orders-service"] == "app.cli:main"
-    assert "service-template" not in scripts
+    assert scripts[new.package] == "app.cli:main"
+    assert old.package not in scripts
     assert scripts["service-deploy"] == "app.deploy:main"  # other commands keep their names
     lock = tomllib.loads((project / "uv.lock").read_text())
     own = [p for p in lock["package"] if p.get("source") == {"editable": "."}]
-    assert [p["name"] for p in own] == ["orders-service"]
-    assert (project / "README.md").read_text().startswith("# Orders Service\n")
+    assert [p["name"] for p in own] == [new.package]
+    assert (project / "README.md").read_text().startswith(f"# {new.name}\n")
     for path in text_files(project):
         text = (project / path).read_text(errors="replace")
         assert old.name not in text, path
