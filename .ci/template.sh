@@ -137,8 +137,8 @@ make --no-print-directory domain name=orders >/dev/null
 # The team edits the end of a core module and of a test file, preferring ones the template
 # changed since that release, so the update merges both sides inside the same files.
 changed() { git -C "$SCRATCH/template" diff --name-only --diff-filter=M "v$PREVIOUS" HEAD -- "$@"; }
-CORE="$( (changed 'app/core/*.py'; echo app/core/config.py) | grep -v __init__ | head -1)"
-TEST="$( (changed 'tests/core/test_*.py'; echo tests/core/test_config.py) | head -1)"
+CORE="$( (changed 'app/core/*.py'; echo app/core/config.py) | grep -v __init__ | sed -n 1p)"
+TEST="$( (changed 'tests/core/test_*.py'; echo tests/core/test_config.py) | sed -n 1p)"
 MODULE="$(basename "$CORE" .py)"
 printf '\n\n# The team'"'"'s own, kept across template updates.\nTEAM_EDIT = "kept"\n' >>"$CORE"
 cat >>"$TEST" <<PY
