@@ -157,12 +157,12 @@ TEAM="$(git rev-parse HEAD)"
 
 "$COPIER" update --trust --defaults --quiet --vcs-ref HEAD >/dev/null
 # Copier marks a conflict in the index as git merge does; the comparison below catches the rest.
-git ls-files --unmerged | grep -q . && fail "conflicts: $(git diff --name-only --diff-filter=U)"
-find . -name '*.rej' -not -path './.venv/*' | grep -q . && fail "rejected hunks left behind"
+[[ -z "$(git ls-files --unmerged)" ]] || fail "conflicts: $(git diff --name-only --diff-filter=U)"
+[[ -z "$(find . -name '*.rej' -not -path './.venv/*')" ]] || fail "rejected hunks left behind"
 test -f app/orders/router.py && test -f tests/orders/test_crud.py || fail "the orders domain is gone"
 grep -q '^TEAM_EDIT = "kept"' "$CORE" || fail "the team's edit to $CORE is gone"
 grep -q 'def test_the_team_keeps_its_own_edit' "$TEST" || fail "the team's test in $TEST is gone"
-grep -qx "_commit: v$PREVIOUS" .copier-answers.yml && fail "the answers still record v$PREVIOUS"
+! grep -qx "_commit: v$PREVIOUS" .copier-answers.yml || fail "the answers still record v$PREVIOUS"
 
 # Expected: a service made fresh at HEAD with the same answers, plus the team's changes.
 "$COPIER" copy --trust --defaults --quiet --vcs-ref HEAD "${ANSWERS[@]}" \
