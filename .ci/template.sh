@@ -53,10 +53,11 @@ if [[ -f copier.yml ]]; then
   HEAD_COMMIT="$(git rev-parse HEAD)"
   while read -r version; do
     commit="$(git rev-parse -q --verify "refs/tags/v$version^{commit}" || true)"
-    if [[ -z "$commit" ]]; then
+    # A tag left on a commit a rebase replaced is not this history's release.
+    if [[ -z "$commit" ]] || ! git merge-base --is-ancestor "$commit" HEAD; then
       commit="$(git log --format=%H -S"## $version " -- CHANGELOG.md | tail -1)"
       [[ -n "$commit" ]] || fail "release $version has no tag and no commit adding its heading"
-      git tag "v$version" "$commit"
+      git tag -f "v$version" "$commit" >/dev/null
     fi
     echo "release $version: $commit"
     if [[ -z "$PREVIOUS" && "$commit" != "$HEAD_COMMIT" ]]; then PREVIOUS="$version"; fi
