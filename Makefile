@@ -89,11 +89,13 @@ migration: install ## new migration from model changes: make migration m="add or
 # --- production serving -------------------------------------------------------------------
 .PHONY: loadcheck loadcheck-short faultcheck
 
+# gunicorn listens on a free port from the OS; LOADCHECK_ARGS="--port 9100" picks one.
+LOADCHECK_ARGS ?=
 loadcheck: install ## gunicorn under load through HUP, recycling, SIGKILL, SIGTERM (about 35 s)
-	$(BIN)/python scripts/loadcheck.py
+	$(BIN)/python scripts/loadcheck.py $(LOADCHECK_ARGS)
 
 loadcheck-short: install ## the CI run of the load check (about 20 s)
-	$(BIN)/python scripts/loadcheck.py --short
+	$(BIN)/python scripts/loadcheck.py --short $(LOADCHECK_ARGS)
 
 faultcheck: install ## the database edge under faults: stopped, frozen, locked, saturated (about 70 s)
 	$(BIN)/python scripts/faultcheck.py

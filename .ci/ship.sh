@@ -43,13 +43,17 @@ section "hadolint Dockerfile deploy/docker/dev.Dockerfile"
 "$BIN/hadolint" Dockerfile deploy/docker/dev.Dockerfile && echo "hadolint: no findings"
 
 section "Kubernetes manifests (kubernetes-validate --strict, offline schemas)"
-mapfile -t manifests < <(find deploy/k8s -name '*.yaml' ! -name kustomization.yaml | sort)
-"$BIN/kubernetes-validate" --strict --quiet "${manifests[@]}"
-echo "${#manifests[@]} manifests valid"
-if command -v kubectl >/dev/null 2>&1; then
-  kubectl kustomize deploy/k8s >"$WORK/rendered.yaml"
-  "$BIN/kubernetes-validate" --strict --quiet "$WORK/rendered.yaml"
-  echo "kustomize build valid ($(grep -c '^kind:' "$WORK/rendered.yaml") resources)"
+if [[ ! -d deploy/k8s ]]; then
+  echo "SKIPPED: no deploy/k8s (this service was generated without the Kubernetes manifests)"
+else
+  mapfile -t manifests < <(find deploy/k8s -name '*.yaml' ! -name kustomization.yaml | sort)
+  "$BIN/kubernetes-validate" --strict --quiet "${manifests[@]}"
+  echo "${#manifests[@]} manifests valid"
+  if command -v kubectl >/dev/null 2>&1; then
+    kubectl kustomize deploy/k8s >"$WORK/rendered.yaml"
+    "$BIN/kubernetes-validate" --strict --quiet "$WORK/rendered.yaml"
+    echo "kustomize build valid ($(grep -c '^kind:' "$WORK/rendered.yaml") resources)"
+  fi
 fi
 
 section "compose file and CI templates (check-jsonschema, vendored schemas)"
@@ -85,7 +89,7 @@ case "\$installed" in "$WORK/venv/"*) ;; *) echo "app imported from \$installed"
 export DATABASE_URL="sqlite+aiosqlite:///$WORK/run/data/app.db" HOST=127.0.0.1 \
   PORT=$INSTALL_PORT WORKERS=2 LEVEL=WARNING DOCS_ENABLED=true
 "$WORK/venv/bin/service-deploy" migrate
-"$WORK/venv/bin/service-template" create-superuser
+"$WORK/venv/bin/fastapi-service-template" create-superuser
 "$WORK/venv/bin/service-deploy" serve >"$WORK/gunicorn.log" 2>&1 &
 pid=\$!
 wait_ready \$pid "$WORK/gunicorn.log" "$WORK/venv/bin/service-deploy" probe /health/ready

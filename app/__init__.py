@@ -1,1 +1,1 @@
-"""FastAPI service template: a domain-sliced modular monolith."""
+"""FastAPI Service Template: a domain-sliced modular monolith."""

@@ -1,31 +1,63 @@
 """`python -m tools.rename --name ... --code ... --package ...`: make the template yours.
 
-The service's name and code live in the settings' defaults (`app/core/config.py`, mirrored in
-`.env.example`) and the distribution name in `pyproject.toml` (mirrored in `uv.lock`); this
-edits exactly those places, plus the deployment files where the package name doubles as the
-image and object name; it checks every new value first and writes nothing when one is bad.
+Plain python3, no third-party import: Copier runs it as a task in a new service before any
+virtualenv exists. It reads the current identity from the settings' defaults and
+`pyproject.toml`, checks the new one against `app/core/identity.py`, then rewrites every text
+file in the tree that names the old one, so files added later are covered without a list here:
+
+- the package name wherever it stands as a word (distribution, console script, image, compose
+  project, Kubernetes objects, install commands), `uv.lock`'s own entry included;
+- the human name wherever it appears;
+- the code where it is a value: the settings' default, `.env.example`, `urn:<code>:` error
+  types, and the Markdown rows that document `SERVICE_CODE`.
+
+Deliberate history (`CHANGELOG.md`, `docs/upgrading.md`) and Copier's answers file keep the
+names they were written with. Nothing is written when a new value is bad.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import TypeAdapter, ValidationError
-
-from app.core.config import Settings
+from app.core.identity import SERVICE_CODE_PATTERN, SERVICE_NAME_MAX_LENGTH
 from tools.errors import ToolError
 
 PACKAGE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 CONFIG = Path("app/core/config.py")
 ENV_EXAMPLE = Path(".env.example")
 PYPROJECT = Path("pyproject.toml")
-LOCK = Path("uv.lock")
-README = Path("README.md")
+NAME_DEFAULT = r'(?<=SERVICE_NAME: str = Field\()(\s*default=)"([^"]*)"'
+CODE_DEFAULT = r'(?<=SERVICE_CODE: str = Field\()(\s*default=)"([^"]*)"'
+
+# Never the project's text: tool state, caches, local data, build output.
+SKIPPED_FOLDERS = frozenset(
+    {
+        ".git",
+        ".venv",
+        ".tools",
+        "__pycache__",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        ".bench",
+        "node_modules",
+        "htmlcov",
+        "wheelhouse",
+        "artifacts",
+        "dist",
+        "build",
+        "data",
+        "logs",
+    }
+)
+HISTORY = frozenset({Path("CHANGELOG.md"), Path("docs/upgrading.md")})
+ANSWERS = re.compile(r"^\.copier-answers.*\.ya?ml$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,101 +79,92 @@ def current(root: Path) -> Identity:
     config = (root / CONFIG).read_text(encoding="utf-8")
     pyproject = (root / PYPROJECT).read_text(encoding="utf-8")
     return Identity(
-        name=_one(r'SERVICE_NAME: str = Field\(default="([^"]*)"', config, CONFIG).group(1),
-        code=_one(r'SERVICE_CODE: str = Field\(default="([^"]*)"', config, CONFIG).group(1),
+        name=_one(NAME_DEFAULT, config, CONFIG).group(2),
+        code=_one(CODE_DEFAULT, config, CONFIG).group(2),
         package=_one(r'^name = "([^"]+)"', pyproject, PYPROJECT).group(1),
     )
 
 
 def check(new: Identity) -> None:
-    """The settings' own validators judge the name and code; PEP 508 the package."""
-    if '"' in new.name or "\\" in new.name:
-        raise ToolError("the service name may not contain quotes or backslashes")
-    for setting, value in (("SERVICE_NAME", new.name), ("SERVICE_CODE", new.code)):
-        field = Settings.model_fields[setting]
-        try:
-            TypeAdapter(Annotated[str, *field.metadata]).validate_python(value)
-        except ValidationError as error:
-            first = error.errors(include_url=False, include_input=False)[0]
-            raise ToolError(f"{setting}: {first['msg']}") from None
+    """The settings' own rules judge the name and code; PEP 508 the package."""
+    if not new.name.strip() or len(new.name) > SERVICE_NAME_MAX_LENGTH:
+        raise ToolError(f"SERVICE_NAME: use 1 to {SERVICE_NAME_MAX_LENGTH} characters")
+    if any(char in new.name for char in '"\\\n'):
+        raise ToolError("the service name may not contain quotes, backslashes or line breaks")
+    if not re.match(SERVICE_CODE_PATTERN, new.code):
+        raise ToolError(f"SERVICE_CODE {new.code!r}: must match {SERVICE_CODE_PATTERN}")
     if not PACKAGE.match(new.package):
         raise ToolError(
             f"package {new.package!r}: use lowercase letters, digits and dashes (orders-service)"
         )
 
 
-def _sub(pattern: str, replacement: str, text: str, where: Path) -> str:
-    result, count = re.subn(pattern, lambda _: replacement, text, count=1, flags=re.MULTILINE)
-    if count != 1:
-        raise ToolError(f"{where}: found no line matching {pattern!r}")
-    return result
+def text_files(root: Path) -> Iterator[Path]:
+    """Every UTF-8 text file of the project, relative to `root`, history and answers aside."""
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(name for name in subfolders if name not in SKIPPED_FOLDERS)
+        for name in sorted(files):
+            path = Path(folder, name).relative_to(root)
+            if path in HISTORY or ANSWERS.match(name) or name.endswith((".pyc", ".pyo")):
+                continue
+            yield path
+
+
+def _read(path: Path) -> str | None:
+    try:
+        data = path.read_bytes()
+    except OSError:  # a dangling link, a socket: not a project file
+        return None
+    if b"\0" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _rewrite(old: Identity, new: Identity) -> Callable[[Path, str], str]:
+    """How one file's text changes: the three names, each where it stands for the service."""
+    # A word of its own: `${IMAGE:-pkg:latest}` and `pkg-migrate` count, `my-pkg` does not.
+    package = re.compile(
+        rf"(?<![A-Za-z0-9_])(?<![A-Za-z0-9]-){re.escape(old.package)}(?![A-Za-z0-9_])"
+    )
+    urn = f"urn:{old.code}:"
+    code_cell = f"`{old.code}`"
+
+    def rewrite(path: Path, text: str) -> str:
+        if path == CONFIG:
+            text = re.sub(NAME_DEFAULT, lambda m: f'{m.group(1)}"{new.name}"', text, count=1)
+            text = re.sub(CODE_DEFAULT, lambda m: f'{m.group(1)}"{new.code}"', text, count=1)
+        if path == ENV_EXAMPLE:
+            text = re.sub(r"^SERVICE_CODE=\S*", f"SERVICE_CODE={new.code}", text, flags=re.M)
+        if path.suffix == ".md":
+            text = "".join(
+                line.replace(code_cell, f"`{new.code}`") if "SERVICE_CODE" in line else line
+                for line in text.splitlines(keepends=True)
+            )
+        text = text.replace(old.name, new.name).replace(urn, f"urn:{new.code}:")
+        return package.sub(new.package, text)
+
+    return rewrite
 
 
 def plan(root: Path, new: Identity) -> dict[Path, str]:
     """The new text of every file that names the service; raises before any write."""
     check(new)
     old = current(root)
-    texts = {path: (root / path).read_text(encoding="utf-8") for path in (CONFIG, ENV_EXAMPLE)}
-    texts[CONFIG] = _sub(
-        r'(?<=SERVICE_NAME: str = Field\(default=)"[^"]*"', f'"{new.name}"', texts[CONFIG], CONFIG
-    )
-    texts[CONFIG] = _sub(
-        r'(?<=SERVICE_CODE: str = Field\(default=)"[^"]*"', f'"{new.code}"', texts[CONFIG], CONFIG
-    )
-    texts[ENV_EXAMPLE] = _sub(
-        r'^SERVICE_NAME="[^"]*"', f'SERVICE_NAME="{new.name}"', texts[ENV_EXAMPLE], ENV_EXAMPLE
-    )
-    texts[ENV_EXAMPLE] = _sub(
-        r"^SERVICE_CODE=\S*", f"SERVICE_CODE={new.code}", texts[ENV_EXAMPLE], ENV_EXAMPLE
-    )
-    pyproject = (root / PYPROJECT).read_text(encoding="utf-8")
-    pyproject = _sub(r'^name = "[^"]+"', f'name = "{new.package}"', pyproject, PYPROJECT)
-    # The console script carries the package's name: `orders-service create-superuser`.
-    pyproject = _sub(
-        r'^[a-z0-9-]+ = "app\.cli:main"', f'{new.package} = "app.cli:main"', pyproject, PYPROJECT
-    )
-    texts[PYPROJECT] = pyproject
-    if (root / LOCK).exists():
-        lock = (root / LOCK).read_text(encoding="utf-8")
-        # Only the project's own entry: the one installed editable from this folder.
-        own_entry = (
-            rf'^name = "{re.escape(old.package)}"'
-            r'(?=\nversion = "[^"]*"\nsource = \{ editable = "\." \})'
-        )
-        texts[LOCK] = _sub(own_entry, f'name = "{new.package}"', lock, LOCK)
-    if (root / README).exists():
-        readme = (root / README).read_text(encoding="utf-8")
-        if readme.startswith(f"# {old.name}\n"):
-            texts[README] = f"# {new.name}\n" + readme[len(f"# {old.name}\n") :]
-    if new.package != old.package:
-        _rename_deployment_names(root, old.package, new.package, texts)
+    for path in (CONFIG, ENV_EXAMPLE):
+        if not (root / path).is_file():
+            raise ToolError(f"{path} is missing")
+    env_example = (root / ENV_EXAMPLE).read_text(encoding="utf-8")
+    _one(r"^SERVICE_CODE=\S*", env_example, ENV_EXAMPLE)
+    rewrite = _rewrite(old, new)
+    texts: dict[Path, str] = {}
+    for path in text_files(root):
+        text = _read(root / path)
+        if text is not None and (changed := rewrite(path, text)) != text:
+            texts[path] = changed
     return texts
-
-
-# Where the package name doubles as a deployment name: image, Kubernetes objects, compose
-# project, Prometheus job and alert rules, Grafana dashboard, install commands in the README.
-DEPLOYMENT_GLOBS = (
-    "README.md",
-    "Makefile",
-    "Dockerfile",
-    "docker-compose.yml",
-    ".gitlab-ci.yml",
-    ".github/workflows/*.yml",
-    "deploy/**/*.yaml",
-    "deploy/**/*.yml",
-    "deploy/**/*.json",
-)
-
-
-def _rename_deployment_names(root: Path, old: str, new: str, texts: dict[Path, str]) -> None:
-    token = re.compile(rf"(?<![a-z0-9-]){re.escape(old)}(?![a-z0-9])")
-    for pattern in DEPLOYMENT_GLOBS:
-        for found in sorted(root.glob(pattern)):
-            path = found.relative_to(root)
-            text = texts.get(path) or found.read_text(encoding="utf-8")
-            renamed = token.sub(new, text)
-            if renamed != text:
-                texts[path] = renamed
 
 
 def rename(
@@ -152,15 +175,16 @@ def rename(
     new = Identity(name=name or old.name, code=code or old.code, package=package or old.package)
     texts = plan(root, new)
     originals = {path: (root / path).read_text(encoding="utf-8") for path in texts}
-    changed = [path for path, text in texts.items() if text != originals[path]]
+    written: list[Path] = []
     try:
-        for path in changed:
-            (root / path).write_text(texts[path], encoding="utf-8")
+        for path, text in texts.items():
+            (root / path).write_text(text, encoding="utf-8")
+            written.append(path)
     except BaseException:  # pragma: no cover (a disk error midway: put the rest back)
-        for path in changed:
+        for path in written:
             (root / path).write_text(originals[path], encoding="utf-8")
         raise
-    return changed
+    return written
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -23,6 +23,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.core.identity import SERVICE_CODE_PATTERN, SERVICE_NAME_MAX_LENGTH
+
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 Compression = Literal["gz", "bz2", "xz", "lzma", "tar", "tar.gz", "tar.bz2", "tar.xz", "zip"]
 
@@ -55,8 +57,10 @@ class Settings(BaseSettings):
     # Identity and serving
     HOST: str = "127.0.0.1"
     PORT: int = Field(default=8000, ge=1, le=65535)
-    SERVICE_NAME: str = Field(default="FastAPI Service Template", min_length=1, max_length=100)
-    SERVICE_CODE: str = Field(default="fst", pattern=r"^[a-z][a-z0-9-]{1,31}$")
+    SERVICE_NAME: str = Field(
+        default="FastAPI Service Template", min_length=1, max_length=SERVICE_NAME_MAX_LENGTH
+    )
+    SERVICE_CODE: str = Field(default="fst", pattern=SERVICE_CODE_PATTERN)
     MAJOR_VERSION: int = Field(default=1, ge=0, le=999)
     STATUS: Literal["dev", "prod"] = "dev"
     DOCS_ENABLED: bool | None = None

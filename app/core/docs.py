@@ -5,6 +5,7 @@ pages load them from a CDN, which an internal network cannot reach).
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from fastapi.openapi.docs import (
     get_swagger_ui_oauth2_redirect_html,
     swagger_ui_default_parameters,
 )
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 DOCS_URL = "/docs"
@@ -28,6 +29,12 @@ ASSET_NAMES = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", 
 # No call home: Swagger UI's spec validator badge would ask an outside host about our spec.
 SWAGGER_UI_PARAMETERS: dict[str, Any] = {**swagger_ui_default_parameters, "validatorUrl": None}
 SWAGGER_UI_PARAMETERS["persistAuthorization"] = True
+# ReDoc's side menu shows a logo from a CDN that our CSP (and an internal network) blocks, a
+# console error on every page: the bundle is served with an empty image in its place.
+REDOC_CDN_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+EMPTY_IMAGE = (
+    b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' width='0' height='0'/%3E"
+)
 
 
 def assets_folder() -> Path:
@@ -39,10 +46,23 @@ def assets_folder() -> Path:
     return folder
 
 
+@cache
+def redoc_bundle() -> bytes:
+    """ReDoc's bundle with no outside image in it."""
+    return (
+        (assets_folder() / "redoc.standalone.js").read_bytes().replace(REDOC_CDN_LOGO, EMPTY_IMAGE)
+    )
+
+
 def install(app: FastAPI) -> None:
     """Add `/docs`, `/redoc`, the OAuth2 redirect page and the assets they load."""
     openapi_url = app.openapi_url
     assert openapi_url is not None, "the docs need the OpenAPI schema"  # noqa: S101
+
+    @app.get(f"{ASSETS_URL}/redoc.standalone.js", include_in_schema=False)
+    async def redoc_js() -> Response:
+        return Response(redoc_bundle(), media_type="text/javascript; charset=utf-8")
+
     app.mount(ASSETS_URL, StaticFiles(directory=assets_folder()), name="docs-assets")
 
     def asset(request: Request, name: str) -> str:

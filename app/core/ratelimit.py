@@ -1,16 +1,20 @@
 """Rate limits (the `limits` library, async): a default limit per client address on the API
 (`RateLimitMiddleware`), a strict one per address and account on login (`check_login`);
-counters in memory, or in Redis (`REDIS_URL`) so every worker and replica shares them."""
+counters in memory, or in Redis (`REDIS_URL`, app/core/ratelimit_redis.py) so every worker and
+replica shares them."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.util
 import math
 import time
+from collections.abc import Callable
 
 from fastapi import Request
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from limits.errors import StorageError
 from loguru import logger
@@ -20,7 +24,8 @@ from app.core.config import Settings
 from app.core.errors import AppError, ServiceUnavailableError
 from app.core.middleware import send_problem
 
-REDIS_TIMEOUT_SECONDS = 1.0
+# An optional part: a service generated without it has no such module (docs/template.md).
+REDIS_PART = "app.core.ratelimit_redis"
 
 
 class RateLimitedError(AppError):
@@ -39,16 +44,15 @@ class RateLimitUnavailableError(ServiceUnavailableError):
 
 
 def _storage(settings: Settings) -> Storage:
-    url = settings.REDIS_URL
-    if not url:
+    if not settings.REDIS_URL:
         return MemoryStorage()
-    return RedisStorage(
-        url if url.startswith("async+") else "async+" + url,
-        wrap_exceptions=True,  # every failure is a StorageError
-        key_prefix=f"{settings.SERVICE_CODE}:ratelimit",
-        connect_timeout=REDIS_TIMEOUT_SECONDS,
-        stream_timeout=REDIS_TIMEOUT_SECONDS,
-    )
+    if importlib.util.find_spec(REDIS_PART) is None:
+        raise RuntimeError(
+            "REDIS_URL is set, but this service was generated without Redis-backed rate limits"
+            " (the `redis` part): unset REDIS_URL, or add the part with `copier update`"
+        )
+    shared: Callable[[Settings], Storage] = importlib.import_module(REDIS_PART).redis_storage
+    return shared(settings)
 
 
 class RateLimiter:

@@ -85,6 +85,17 @@ async def test_every_asset_the_pages_name_is_served(client: AsyncClient) -> None
             assert len(response.content) > 1000, url
 
 
+async def test_redoc_bundle_asks_no_outside_host_for_its_logo(client: AsyncClient) -> None:
+    """ReDoc's side menu logo would come from a CDN, blocked by our CSP: a console error."""
+    served = (await client.get(f"{docs.ASSETS_URL}/redoc.standalone.js")).content
+    original = (docs.assets_folder() / "redoc.standalone.js").read_bytes()
+
+    assert docs.REDOC_CDN_LOGO in original
+    assert docs.REDOC_CDN_LOGO not in served
+    assert docs.EMPTY_IMAGE in served
+    assert len(served) == len(original) - len(docs.REDOC_CDN_LOGO) + len(docs.EMPTY_IMAGE)
+
+
 async def test_oauth2_redirect_page_is_local(client: AsyncClient) -> None:
     response = await client.get(docs.OAUTH2_REDIRECT_URL)
 

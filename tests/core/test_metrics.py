@@ -12,6 +12,7 @@ from httpx import ASGITransport, AsyncClient
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.core.config import Settings
 from app.core.metrics import UNMATCHED_ROUTE, Metrics
 from app.core.version import BuildInfo
 from app.main import create_app
@@ -119,7 +120,7 @@ async def test_in_progress_returns_to_zero_and_build_info_is_published(http: Asy
     build_info = samples(text, "service_build_info")
     assert list(build_info.values()) == [1.0]
     (labels,) = build_info
-    assert dict(labels)["service"] == "FastAPI Service Template"
+    assert dict(labels)["service"] == Settings.model_fields["SERVICE_NAME"].default
 
 
 async def test_each_scrape_counts_the_scrapes_before_it(http: AsyncClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,10 @@ from app.core.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
+# The distribution name doubles as the image and object name (renamed by `make rename`).
+PACKAGE: str = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+    "name"
+]
 GUNICORN_CONF = ROOT / "gunicorn.conf.py"
 # Read by gunicorn.conf.py or prometheus_client, not by Settings.
 PROCESS_SETTINGS = {"WORKERS", "GRACEFUL_TIMEOUT", "PROMETHEUS_MULTIPROC_DIR"}

@@ -11,13 +11,14 @@ import pytest
 from tests.deploy.manifests import (
     K8S,
     MIGRATE_AND_SUPERUSER,
+    PACKAGE,
     load,
     load_all,
     unknown_settings,
 )
 
 KUBERNETES_VERSION = "1.31"
-NAME = "fastapi-service-template"
+NAME = PACKAGE
 
 
 def manifests() -> list[Path]:

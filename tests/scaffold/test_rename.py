@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from tools.errors import ToolError
-from tools.rename import current, main, rename
+from tools.rename import (
+    HISTORY,
+    SKIPPED_FOLDERS,
+    Identity,
+    current,
+    main,
+    rename,
+    text_files,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ("pyproject.toml", "uv.lock", ".env.example", "README.md")
@@ -21,15 +29,11 @@ FILES = ("pyproject.toml", "uv.lock", ".env.example", "README.md")
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    # Generated files (the build info that `make version` writes) are not the project's.
+    """The whole tree, as a new service gets it (without the venv, caches and local data)."""
     shutil.copytree(
-        ROOT / "app",
-        tmp_path / "app",
-        ignore=shutil.ignore_patterns("__pycache__", "version_info.py"),
+        ROOT, tmp_path / "project", ignore=shutil.ignore_patterns(*SKIPPED_FOLDERS, "*.py[co]")
     )
-    for name in FILES:
-        shutil.copy(ROOT / name, tmp_path / name)
-    return tmp_path
+    return tmp_path / "project"
 
 
 def _settings_in(project: Path) -> dict[str, object]:
@@ -55,49 +59,72 @@ def _settings_in(project: Path) -> dict[str, object]:
     return result
 
 
+def _names_other_than(old: Identity) -> Identity:
+    """New names sharing nothing with the current ones (this also runs in renamed services)."""
+    candidates = (
+        Identity(name="Orders Service", code="ord", package="orders-service"),
+        Identity(name="Ledger Service", code="ldg", package="ledger-service"),
+    )
+    return next(
+        new
+        for new in candidates
+        if new.name != old.name and new.code != old.code and new.package != old.package
+    )
+
+
 def test_rename_changes_every_place_and_nothing_else(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     old = current(project)
-    args = ["--name", "Orders Service", "--code", "ord", "--package", "orders-service"]
+    new = _names_other_than(old)
+    args = ["--name", new.name, "--code", new.code, "--package", new.package]
     assert main([*args, "--root", str(project)]) == 0
     assert "next: make install" in capsys.readouterr().out
-    assert _settings_in(project) == {
-        "name": "Orders Service",
-        "code": "ord",
-        "example_matches": True,
-    }
+    assert _settings_in(project) == {"name": new.name, "code": new.code, "example_matches": True}
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    assert pyproject["project"]["name"] == "orders-service"
+    assert pyproject["project"]["name"] == new.package
     scripts = pyproject["project"]["scripts"]
-    assert scripts["orders-service"] == "app.cli:main"
-    assert "service-template" not in scripts
+    assert scripts[new.package] == "app.cli:main"
+    assert old.package not in scripts
     assert scripts["service-deploy"] == "app.deploy:main"  # other commands keep their names
     lock = tomllib.loads((project / "uv.lock").read_text())
     own = [p for p in lock["package"] if p.get("source") == {"editable": "."}]
-    assert [p["name"] for p in own] == ["orders-service"]
-    assert (project / "README.md").read_text().startswith("# Orders Service\n")
-    for path in (project / "app").rglob("*.py"):
-        text = path.read_text()
+    assert [p["name"] for p in own] == [new.package]
+    assert (project / "README.md").read_text().startswith(f"# {new.name}\n")
+    for path in text_files(project):
+        text = (project / path).read_text(errors="replace")
         assert old.name not in text, path
-        assert f'"{old.code}"' not in text, path
-    for name in FILES:
-        assert old.package not in (project / name).read_text(), name
+        assert old.package not in text, path
+        assert f"urn:{old.code}:" not in text, path
+    for path in (project / "app").rglob("*.py"):
+        assert f'"{old.code}"' not in path.read_text(), path
+
+
+def test_history_and_copier_answers_keep_their_names(project: Path) -> None:
+    """The changelog tells what the template did; Copier's answers point at the template."""
+    old = current(project)
+    answers = project / ".copier-answers.yml"
+    answers.write_text(f"_src_path: https://example.org/{old.package}.git\npackage: x\n")
+    history = {path: (project / path).read_text() for path in HISTORY if (project / path).exists()}
+    assert main(["--package", "orders-service", "--root", str(project)]) == 0
+    assert answers.read_text().startswith(f"_src_path: https://example.org/{old.package}.git")
+    assert {path: (project / path).read_text() for path in history} == history
 
 
 def test_renaming_twice_and_partially_works(project: Path) -> None:
     assert main(["--code", "first", "--root", str(project)]) == 0
     assert main(["--code", "second", "--root", str(project)]) == 0
     assert _settings_in(project)["code"] == "second"
-    assert current(project).package == "fastapi-service-template"
+    assert current(project).package == current(ROOT).package
 
 
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
-        (["--code", "Bad Code"], "SERVICE_CODE: String should match pattern"),
+        (["--code", "Bad Code"], "SERVICE_CODE 'Bad Code': must match"),
         (["--name", ""], "give --name, --code and/or --package"),
-        (["--name", "x" * 101], "SERVICE_NAME: String should have at most 100 characters"),
+        (["--name", "x" * 101], "SERVICE_NAME: use 1 to 100 characters"),
+        (["--name", " "], "SERVICE_NAME: use 1 to 100 characters"),
         (["--name", 'say "hi"'], "may not contain quotes"),
         (["--package", "Orders_Service"], "package 'Orders_Service'"),
         ([], "give --name, --code and/or --package"),
@@ -124,7 +151,7 @@ def test_a_hand_edited_config_is_refused(project: Path) -> None:
     env_example.write_text(env_example.read_text().replace("SERVICE_CODE=", "# SERVICE_CODE="))
     with pytest.raises(ToolError, match=r"\.env\.example: found no line"):
         rename(project, code="ord")
-    assert current(project).code == "fst"
+    assert current(project).code == current(ROOT).code
 
 
 def test_the_lock_still_matches_after_a_rename(project: Path) -> None:

@@ -24,7 +24,7 @@ from app.core.security import create_access_token
 from app.items.models import Item
 from tests.assertions import assert_no_secrets, assert_problem
 from tests.factories import DEFAULT_PASSWORD, account, create_user, service_headers
-from tests.security.conftest import REDIS_TEST_URL, AppFactory, client_for
+from tests.security.conftest import AppFactory, client_for
 
 API = "/api/v1"
 ITEMS = f"{API}/items"
@@ -187,25 +187,6 @@ async def test_api2_spraying_from_many_addresses_is_stopped_per_account(
                 response = await client.post(TOKEN, data={"username": email, "password": "bad"})
                 statuses.append(response.status_code)
     assert statuses == [401, 401, 401, 429]
-
-
-@pytest.mark.redis
-async def test_api2_login_limit_holds_across_two_instances_sharing_redis(
-    app_factory: AppFactory, service_code: str
-) -> None:
-    settings = {
-        "RATE_LIMIT_ENABLED": True,
-        "RATE_LIMIT_LOGIN": "4/minute",
-        "REDIS_URL": REDIS_TEST_URL,
-        "SERVICE_CODE": service_code,
-    }
-    async with app_factory(**settings) as (app, one), app_factory(**settings) as (_, two):
-        _, email = await create_user(app)
-        statuses = [
-            (await c.post(TOKEN, data={"username": email, "password": "bad"})).status_code
-            for c in (one, two, one, two, one, two)
-        ]
-    assert statuses == [401, 401, 401, 401, 429, 429]
 
 
 # --- API3: broken object property-level authorization ---------------------------------------
