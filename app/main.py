@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from starlette.types import ASGIApp
 
 from app.core import docs, health, metrics, version
+from app.core.cache import Cache
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_session_factory
 from app.core.errors import (
@@ -106,6 +107,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.session_factory = create_session_factory(engine)
     app.state.probe_engine = create_engine(settings, pooled=False)
     app.state.rate_limiter = RateLimiter(settings) if settings.RATE_LIMIT_ENABLED else None
+    app.state.cache = None
+    if settings.CACHE_TTL_SECONDS and settings.REDIS_URL:
+        app.state.cache = Cache(
+            settings.REDIS_URL, prefix=settings.cache_prefix, ttl_seconds=settings.CACHE_TTL_SECONDS
+        )
     if settings.METRICS_ENABLED:
         app.state.metrics.mark_started()
     logger.info(
@@ -120,6 +126,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if app.state.rate_limiter is not None:
             await app.state.rate_limiter.close()
+        if app.state.cache is not None:
+            await app.state.cache.close()
         await engine.dispose()
         await app.state.probe_engine.dispose()
         logger.info("{} stopped; database pool disposed", settings.SERVICE_NAME)

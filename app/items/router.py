@@ -10,7 +10,7 @@ from app.core.conditional import ETAG_HEADER, ExpectedVersion, IfNoneMatch, etag
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.items import service
-from app.items.dependencies import OwnedItem
+from app.items.dependencies import OwnedItem, ReadableItem
 from app.items.models import Item
 from app.items.schemas import ItemCreate, ItemPage, ItemQuery, ItemRead, ItemReplace, ItemUpdate
 from app.users.dependencies import CurrentPrincipal
@@ -70,8 +70,8 @@ async def list_items(
     },
 )
 async def read_item(
-    item: OwnedItem, response: Response, if_none_match: IfNoneMatch = None
-) -> Item | Response:
+    item: ReadableItem, response: Response, if_none_match: IfNoneMatch = None
+) -> Item | ItemRead | Response:
     """One item; `If-None-Match` with its current ETag answers 304."""
     tag = etag(item.version)
     if is_current(if_none_match, item.version):
