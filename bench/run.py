@@ -101,6 +101,9 @@ def base_env(database_url: str, logs: Path) -> dict[str, str]:
         # Steady state: no worker recycling mid-run (scripts/loadcheck.py measures recycling).
         "MAX_REQUESTS": "0",
         "ACCESS_TOKEN_EXPIRE_MINUTES": "600",
+        # Read only by the servers with the cache on (CACHE_TTL_SECONDS); keys of this run's own
+        "REDIS_URL": os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0"),
+        "CACHE_KEY_PREFIX": f"bench-{secrets.token_hex(5)}",
     }
 
 

@@ -102,6 +102,7 @@ BARE_SCENARIOS: dict[str, tuple[Callable[[Fixture], Request], int]] = {
 VALGRIND_ENV = {
     "GUNICORN_TIMEOUT": "600",
     "GRACEFUL_TIMEOUT": "120",
+    "DB_POOL_TIMEOUT": "120",  # the most the setting allows: valgrind is slow
     "PYTHONHASHSEED": "0",
 }
 _TOTALS = re.compile(r"^totals:\s*(\d+)", re.MULTILINE)

@@ -23,6 +23,7 @@ APP_LOG_OFF = "app-logging-off"
 BARE_ROUTE = "bare-route"
 BARE_ROUTE_DEFAULTS = "bare-route-fastapi-defaults"
 BARE_DB = "bare-sqlalchemy"
+APP_CACHE = "app-cache"
 
 # The service's environment variables per server role (on top of the run's base environment).
 ROLE_TARGETS = {
@@ -32,6 +33,7 @@ ROLE_TARGETS = {
     BARE_ROUTE: "bench.baselines.bare_route:app",
     BARE_ROUTE_DEFAULTS: "bench.baselines.bare_route:default_app",
     BARE_DB: "bench.baselines.bare_db:app",
+    APP_CACHE: "app.main:app",
 }
 ROLE_ENV = {
     APP: {},
@@ -40,6 +42,8 @@ ROLE_ENV = {
     BARE_ROUTE: {},
     BARE_ROUTE_DEFAULTS: {},
     BARE_DB: {},
+    # REDIS_URL and a key prefix of the run's own come from bench/run.py
+    APP_CACHE: {"CACHE_TTL_SECONDS": "60"},
 }
 # Roles whose app opens no database connection (left out when pools are sized to fit).
 NO_DATABASE_ROLES = frozenset({BARE_ROUTE, BARE_ROUTE_DEFAULTS})
@@ -64,6 +68,7 @@ class Fixture:
     item_id: int
     owner_id: int
     deep_cursors: dict[str, str] = field(default_factory=dict)
+    bulk_ids: tuple[int, int] | None = None  # the lowest and highest id of the bulk rows
 
 
 HEALTH_FULL = "GET /health/live (full stack)"
@@ -82,6 +87,10 @@ LOG_ON = "GET /health/live (JSON access log + SAVE)"
 LOG_OFF = "GET /health/live (logging off)"
 READ_LOG_ON = "GET item by id (JSON access log + SAVE)"
 READ_LOG_OFF = "GET item by id (logging off)"
+CACHE_HIT = "GET item by id (cache hit)"
+CACHE_OFF = "GET item by id (cache off)"
+CACHE_MISS = "GET random item (cache miss)"
+CACHE_MISS_OFF = "GET random item (cache off)"
 
 
 APP_VARIANT = "app-variant"
@@ -162,6 +171,7 @@ def groups(fixture: Fixture) -> list[list[Scenario]]:
             ),
         ],
         *deep_pages(fixture),
+        *cache_groups(fixture),
         [
             Scenario(LOG_ON, APP_LOG_SAVE, Request("/health/live"), baseline=LOG_OFF),
             Scenario(LOG_OFF, APP_LOG_OFF, Request("/health/live")),
@@ -206,3 +216,24 @@ def deep_pages(fixture: Fixture) -> list[list[Scenario]]:
             ]
         )
     return found
+
+
+def cache_groups(fixture: Fixture) -> list[list[Scenario]]:
+    """The cache against none, same run: one item read again and again (every read a hit
+    but the first), and random items of the million (nearly every read a miss)."""
+    read = Request(f"{API}/items/{fixture.item_id}", token=fixture.token)
+    groups = [
+        [
+            Scenario(CACHE_HIT, APP_CACHE, read, baseline=CACHE_OFF),
+            Scenario(CACHE_OFF, APP, read),
+        ]
+    ]
+    if fixture.bulk_ids:
+        random_read = Request(f"{API}/items/{{id}}", token=fixture.token, ids=fixture.bulk_ids)
+        groups.append(
+            [
+                Scenario(CACHE_MISS, APP_CACHE, random_read, baseline=CACHE_MISS_OFF),
+                Scenario(CACHE_MISS_OFF, APP, random_read),
+            ]
+        )
+    return groups

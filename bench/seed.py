@@ -43,8 +43,12 @@ def seed(port: int, database_url: str = "", *, items: int = 0) -> Fixture:
     for number in range(SEED_ITEMS):
         item = json.dumps({"title": f"seed item {number}", "description": "x" * 200}).encode()
         ids.append(_post(port, f"{API}/items", item, JSON, access)["id"])
-    deep = asyncio.run(_bulk_items(database_url, owner_id, items)) if items else {}
-    return Fixture(token=access, item_id=ids[0], owner_id=owner_id, deep_cursors=deep)
+    if not items:
+        return Fixture(token=access, item_id=ids[0], owner_id=owner_id)
+    deep, bulk = asyncio.run(_bulk_items(database_url, owner_id, items))
+    return Fixture(
+        token=access, item_id=ids[0], owner_id=owner_id, deep_cursors=deep, bulk_ids=bulk
+    )
 
 
 DEEP_SHARE = 0.9  # the deep page starts after 90% of the bulk rows (900,000 of 1,000,000)
@@ -55,13 +59,18 @@ FROM generate_series(1, $2) AS n, LATERAL (SELECT now() - n * interval '1 second
 """
 
 
-async def _bulk_items(database_url: str, owner_id: int, items: int) -> dict[str, str]:
+async def _bulk_items(
+    database_url: str, owner_id: int, items: int
+) -> tuple[dict[str, str], tuple[int, int]]:
     """`items` rows for the owner (distinct times, titles in another order than times),
-    analyzed, and per "sort order" the cursor of the row `DEEP_SHARE` of them deep."""
+    analyzed; per "sort order" the cursor of the row `DEEP_SHARE` of them deep, and the
+    lowest and highest id of the rows."""
     url = make_url(database_url).set(drivername="postgresql")
     connection = await asyncpg.connect(url.render_as_string(hide_password=False))
     try:
+        low = await connection.fetchval("SELECT coalesce(max(id), 0) + 1 FROM items")
         await connection.execute(BULK_INSERT, owner_id, items)
+        high = await connection.fetchval("SELECT max(id) FROM items")
         await connection.execute("ANALYZE items")
         cursors = {}
         for sort, order in SORTS:
@@ -72,6 +81,6 @@ async def _bulk_items(database_url: str, owner_id: int, items: int) -> dict[str,
                 int(items * DEEP_SHARE),
             )
             cursors[f"{sort} {order}"] = encode_cursor(sort, order, row["value"], row["id"])
-        return cursors
+        return cursors, (low, high)
     finally:
         await connection.close()

@@ -16,21 +16,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-import coredis
-from coredis.exceptions import RedisError
-from coredis.retry import NoRetryPolicy
 from fastapi import Request
 from loguru import logger
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import after_commit
 
+if TYPE_CHECKING:
+    import coredis
+
 TIMEOUT_SECONDS = 0.1  # per command: a slow Redis costs a request at most this, then a miss
 PAUSE_SECONDS = 1.0  # after a failure, skip Redis for this long instead of timing out per request
 LOCK_SECONDS = 2.0  # how long one worker may hold a cold key's load before others load too
 POLL_SECONDS = 0.01  # how often a waiting worker looks for the fill
-FAILURES = (RedisError, OSError, TimeoutError)
 Load = Callable[[], Awaitable[bytes | None]]
 
 
@@ -38,6 +38,12 @@ class Cache:
     """Entries of bytes under `<prefix>:<namespace>:<key>`; the caller chooses the encoding."""
 
     def __init__(self, url: str, *, prefix: str, ttl_seconds: int) -> None:
+        # Imported here: a service with the cache off does not carry the client in memory.
+        import coredis
+        from coredis.retry import NoRetryPolicy
+
+        self._nx = coredis.PureToken.NX
+        self._failures = (coredis.exceptions.RedisError, OSError, TimeoutError)
         self.redis: coredis.Redis[bytes] = coredis.Redis.from_url(
             url,
             stream_timeout=TIMEOUT_SECONDS,
@@ -78,7 +84,7 @@ class Cache:
             return entry
         lock = f"{name}:lock"
         taken = await self._command(
-            lambda: self.redis.set(lock, b"1", px=_ms(LOCK_SECONDS), condition=coredis.PureToken.NX)
+            lambda: self.redis.set(lock, b"1", px=_ms(LOCK_SECONDS), condition=self._nx)
         )
         if not taken:
             filled = await self._wait_for_fill(name)
@@ -133,7 +139,7 @@ class Cache:
             return None
         try:
             return await command()
-        except FAILURES as error:
+        except self._failures as error:
             self._paused_until = time.monotonic() + PAUSE_SECONDS
             logger.warning("cache unavailable for {} s: {!r}", PAUSE_SECONDS, error)
             return None
