@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import Request
 from loguru import logger
@@ -42,7 +42,7 @@ class Cache:
         import coredis
         from coredis.retry import NoRetryPolicy
 
-        self._nx = coredis.PureToken.NX
+        self._nx: Literal[coredis.PureToken.NX] = coredis.PureToken.NX
         self._failures = (coredis.exceptions.RedisError, OSError, TimeoutError)
         self.redis: coredis.Redis[bytes] = coredis.Redis.from_url(
             url,
