@@ -118,8 +118,12 @@ def fit_pools(servers: dict[Key, Server], free_slots: int) -> None:
         if role not in NO_DATABASE_ROLES
     )
     size = max(1, min(MAX_CONNECTIONS, (free_slots - SLOTS_KEPT_FREE) // max(processes, 1)))
+    # Load shedding refuses what passes twice the pool: never the benchmark's own connections.
+    limit = str(max(2 * size, MAX_CONNECTIONS))
     for server in servers.values():
-        server.env.update({"DB_POOL_SIZE": str(size), "DB_MAX_OVERFLOW": "0"})
+        server.env.update(
+            {"DB_POOL_SIZE": str(size), "DB_MAX_OVERFLOW": "0", "MAX_REQUESTS_IN_PROGRESS": limit}
+        )
     print(f"database pool per worker: {size} ({processes} processes, {free_slots} free slots)")
 
 
