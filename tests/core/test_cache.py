@@ -12,12 +12,11 @@ from collections.abc import AsyncIterator
 
 import coredis
 import pytest
-from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
+from fastapi import FastAPI
+from httpx import AsyncClient
 
 from app.core.cache import PAUSE_SECONDS, TIMEOUT_SECONDS, Cache
 from app.core.config import Settings
-from app.main import create_app
 from tests.conftest import SettingsFactory
 from tests.factories import account
 from tests.servers import closed_port
@@ -98,27 +97,26 @@ async def test_redis_down_is_a_bounded_miss_then_left_alone() -> None:
         assert cache._paused_until > time.monotonic() + PAUSE_SECONDS / 2
 
 
+@pytest.fixture
+def settings(make_settings: SettingsFactory, prefix: str) -> Settings:
+    """The app of `application` and `client` (which empty the tables after), cache on."""
+    return make_settings(CACHE_TTL_SECONDS=60, REDIS_URL=REDIS, CACHE_KEY_PREFIX=prefix)
+
+
 async def test_a_write_through_the_api_invalidates_at_commit(
-    make_settings: SettingsFactory, prefix: str
+    application: FastAPI, client: AsyncClient
 ) -> None:
-    settings: Settings = make_settings(
-        CACHE_TTL_SECONDS=60, REDIS_URL=REDIS, CACHE_KEY_PREFIX=prefix
-    )
-    app = create_app(settings, configure_logging=False)
-    async with LifespanManager(app):
-        transport = ASGITransport(app=app, client=("127.0.0.1", 50000))
-        async with AsyncClient(transport=transport, base_url="http://testserver") as client:
-            user = await account(app, client)
-            other = await account(app, client)
-            created = await client.post("/api/v1/items", json={"title": "a"}, headers=user.headers)
-            url = created.headers["location"]
-            first = await client.get(url, headers=user.headers)
-            assert first.json()["title"] == "a"
-            assert (await client.get(url, headers=other.headers)).status_code == 404  # cached too
-            changed = await client.patch(url, json={"title": "b"}, headers=user.headers)
-            assert changed.status_code == 200, changed.text
-            read = await client.get(url, headers=user.headers)
-            assert read.json() == changed.json()
-            assert read.headers["etag"] == '"2"'
-            assert (await client.delete(url, headers=user.headers)).status_code == 204
-            assert (await client.get(url, headers=user.headers)).status_code == 404
+    user = await account(application, client)
+    other = await account(application, client)
+    created = await client.post("/api/v1/items", json={"title": "a"}, headers=user.headers)
+    url = created.headers["location"]
+    first = await client.get(url, headers=user.headers)
+    assert first.json()["title"] == "a"
+    assert (await client.get(url, headers=other.headers)).status_code == 404  # cached too
+    changed = await client.patch(url, json={"title": "b"}, headers=user.headers)
+    assert changed.status_code == 200, changed.text
+    read = await client.get(url, headers=user.headers)
+    assert read.json() == changed.json()
+    assert read.headers["etag"] == '"2"'
+    assert (await client.delete(url, headers=user.headers)).status_code == 204
+    assert (await client.get(url, headers=user.headers)).status_code == 404
