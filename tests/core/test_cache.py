@@ -30,7 +30,7 @@ async def prefix() -> AsyncIterator[str]:
     name = f"test-cache-{uuid.uuid4().hex[:12]}"
     yield name
     redis: coredis.Redis[bytes] = coredis.Redis.from_url(REDIS)
-    keys = [key async for key in redis.scan_iter(match=f"{name}:*")]
+    keys: list[str | bytes] = [key async for key in redis.scan_iter(match=f"{name}:*")]
     if keys:
         await redis.delete(keys)
 
