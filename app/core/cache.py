@@ -61,11 +61,20 @@ class Cache:
         name = f"{self.prefix}:{namespace}:{key}"
         pending = self._loading.get(name)
         if pending is not None:
-            return await asyncio.shield(pending)
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this caller was cancelled
+            # The caller loading it was cancelled (its client went away): load it ourselves.
+            return await self.get(namespace, key, load)
         future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
         self._loading[name] = future
         try:
             value = await self._get(name, load)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
         except BaseException as error:
             future.set_exception(error)
             future.exception()  # retrieved: only the waiters, if any, raise it

@@ -70,6 +70,20 @@ async def test_a_cold_key_is_loaded_once_by_concurrent_callers(prefix: str) -> N
         await cache.close()
 
 
+async def test_waiters_load_themselves_when_the_loading_caller_is_cancelled(prefix: str) -> None:
+    cache = Cache(REDIS, prefix=prefix, ttl_seconds=60)
+    load = Loads(seconds=0.2)
+    leader = asyncio.create_task(cache.get("items", "9", load))
+    await asyncio.sleep(0.05)
+    waiter = asyncio.create_task(cache.get("items", "9", load))
+    await asyncio.sleep(0.05)
+    leader.cancel()  # its client went away mid-load
+    assert await waiter == b"row"
+    assert leader.cancelled()
+    assert load.calls == 2
+    await cache.close()
+
+
 async def test_a_fill_racing_a_write_is_never_served(prefix: str) -> None:
     """The row was read before a write committed, and stored after: its version is old."""
     cache = Cache(REDIS, prefix=prefix, ttl_seconds=60)
