@@ -154,7 +154,7 @@ precommit: install ## install the git pre-commit hook (ruff, mypy; runs offline 
 .PHONY: bench bench-smoke
 BENCH_ARGS ?=
 
-bench: install ## benchmark: Markdown table of req/s, latency, CPU/request, RSS (~8 min, needs PostgreSQL)
+bench: install ## benchmark: Markdown table of req/s, latency, CPU/request, RSS (~15 min, needs PostgreSQL)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 bench-smoke: install ## every benchmark scenario once, briefly: fails on any error (no timings judged)

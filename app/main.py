@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core import docs, errortracking, health, metrics, runtime, telemetry, version
+from app.core.cache import Cache
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_session_factory
 from app.core.errors import (
@@ -118,6 +119,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.probe_engine = create_engine(settings, pooled=False)
     app.state.rate_limiter = RateLimiter(settings) if settings.RATE_LIMIT_ENABLED else None
     sampler = None
+    app.state.cache = None
+    if settings.CACHE_TTL_SECONDS and settings.REDIS_URL:
+        app.state.cache = Cache(
+            settings.REDIS_URL, prefix=settings.cache_prefix, ttl_seconds=settings.CACHE_TTL_SECONDS
+        )
     if settings.METRICS_ENABLED:
         app.state.metrics.mark_started()
         sampler = runtime.start(app.state.runtime_metrics, engine)
@@ -135,6 +141,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await runtime.stop(sampler)
         if app.state.rate_limiter is not None:
             await app.state.rate_limiter.close()
+        if app.state.cache is not None:
+            await app.state.cache.close()
         await engine.dispose()
         await app.state.probe_engine.dispose()
         logger.info("{} stopped; database pool disposed", settings.SERVICE_NAME)

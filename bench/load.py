@@ -21,6 +21,7 @@ class Request:
     body: str = ""
     content_type: str = ""
     token: str = ""
+    ids: tuple[int, int] | None = None  # "{id}" in the path: a random id in this range each time
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,11 @@ def run_wrk(
         "BENCH_CONTENT_TYPE": request.content_type,
         "BENCH_TOKEN": request.token,
         "BENCH_MAX_REQUESTS": str(max_requests),
+        "BENCH_PATH": request.path,
+        "BENCH_ID_LOW": str(request.ids[0] if request.ids else 0),
+        "BENCH_ID_HIGH": str(request.ids[1] if request.ids else 0),
     }
+    path = request.path.replace("{id}", str(request.ids[0])) if request.ids else request.path
     command = [
         wrk,
         "-t1",
@@ -84,7 +89,7 @@ def run_wrk(
         "10s",
         "-s",
         str(SCRIPT),
-        f"http://127.0.0.1:{port}{request.path}",
+        f"http://127.0.0.1:{port}{path}",
     ]
     done = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=seconds + 30, check=False

@@ -82,3 +82,25 @@ def pss_mib(pid: int) -> float:
     except (FileNotFoundError, PermissionError):
         pass
     return 0.0
+
+
+def backends(database: str) -> list[int]:
+    """PostgreSQL's backend processes serving `database` on this machine, found by the title
+    each sets itself (`postgres: <cluster>: <user> <database> <client> <state>`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+        if title.startswith("postgres: ") and f" {database} " in title:
+            found.append(int(entry.name))
+    return found
+
+
+def backends_cpu_seconds(database: str) -> float:
+    """CPU time of the backends serving `database` now: the pools keep their connections, so
+    the difference over a run is what PostgreSQL spent on that run's statements."""
+    return sum(cpu_seconds(pid) for pid in backends(database))

@@ -19,9 +19,12 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from bench import report
 from bench.database import DEFAULT_SERVER, free_connection_slots, throwaway_database
 from bench.load import LoadResult, ensure_wrk, run_wrk
+from bench.procs import backends_cpu_seconds
 from bench.runtime import production_bin
 from bench.scenarios import (
     APP,
@@ -45,6 +48,8 @@ Key = tuple[str, str]
 SMOKE_ROLES_EVERY_KIND = (APP, APP_LOG_SAVE)
 FIRST_PORT = int(os.environ.get("BENCH_PORT", "18400"))
 STARTUP_REPEATS = 3
+DEEP_ITEMS = 1_000_000
+SMOKE_ITEMS = 10_000
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -56,6 +61,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default="", help="run only scenarios whose name contains this")
     parser.add_argument("--database", default=os.environ.get("BENCH_DATABASE", DEFAULT_SERVER))
     parser.add_argument("--out", type=Path, help="also write the report here")
+    parser.add_argument(
+        "--items",
+        type=int,
+        default=DEEP_ITEMS,
+        help="items seeded for the bench user, for the deep pages (smoke: 10,000)",
+    )
     parser.add_argument(
         "--variant",
         action="append",
@@ -90,6 +101,9 @@ def base_env(database_url: str, logs: Path) -> dict[str, str]:
         # Steady state: no worker recycling mid-run (scripts/loadcheck.py measures recycling).
         "MAX_REQUESTS": "0",
         "ACCESS_TOKEN_EXPIRE_MINUTES": "600",
+        # Read only by the servers with the cache on (CACHE_TTL_SECONDS); keys of this run's own
+        "REDIS_URL": os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0"),
+        "CACHE_KEY_PREFIX": f"bench-{secrets.token_hex(5)}",
     }
 
 
@@ -104,16 +118,22 @@ def fit_pools(servers: dict[Key, Server], free_slots: int) -> None:
         if role not in NO_DATABASE_ROLES
     )
     size = max(1, min(MAX_CONNECTIONS, (free_slots - SLOTS_KEPT_FREE) // max(processes, 1)))
+    # Load shedding refuses what passes twice the pool: never the benchmark's own connections.
+    limit = str(max(2 * size, MAX_CONNECTIONS))
     for server in servers.values():
-        server.env.update({"DB_POOL_SIZE": str(size), "DB_MAX_OVERFLOW": "0"})
+        server.env.update(
+            {"DB_POOL_SIZE": str(size), "DB_MAX_OVERFLOW": "0", "MAX_REQUESTS_IN_PROGRESS": limit}
+        )
     print(f"database pool per worker: {size} ({processes} processes, {free_slots} free slots)")
 
 
 def measure(
     server: Server, scenario: Scenario, wrk: str, args: argparse.Namespace
 ) -> dict[str, float]:
-    """One wrk run against one server, with the server's CPU time before and after."""
-    before = server.cpu_seconds()
+    """One wrk run against one server, with the server's and PostgreSQL's CPU time before and
+    after (the backends of the run's database: only one server is loaded at a time)."""
+    database = make_url(server.env["DATABASE_URL"]).database or ""
+    before, database_before = server.cpu_seconds(), backends_cpu_seconds(database)
     result: LoadResult = run_wrk(
         wrk,
         server.port,
@@ -123,6 +143,7 @@ def measure(
         max_requests=200 if args.smoke else 0,
     )
     cpu = server.cpu_seconds() - before
+    database_cpu = backends_cpu_seconds(database) - database_before
     if result.errors and result.first_bad:
         print(f"  ! {scenario.name}: first non-2xx status {result.first_bad}", flush=True)
     return {
@@ -132,6 +153,7 @@ def measure(
         "errors": result.errors,
         "requests": result.requests,
         "cpu_us": cpu / result.requests * 1e6 if result.requests else float("nan"),
+        "pg_cpu_us": database_cpu / result.requests * 1e6 if result.requests else float("nan"),
     }
 
 
@@ -151,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.smoke:
         args.rounds, args.seconds = 1, 1
+        args.items = min(args.items, SMOKE_ITEMS)
     kinds = [k for k in args.kinds.split(",") if k]
     wrk = ensure_wrk()
     print("production dependencies for the servers (uv sync --no-dev)", flush=True)
@@ -187,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                 idle |= {key: server.memory_per_worker() for key, server in servers.items()}
                 fast |= {key: server.fast_paths() for key, server in servers.items()}
                 if fixture is None:
-                    fixture = seed(servers[kind, APP].port)
+                    print(f"seeding {args.items:,} items", flush=True)
+                    fixture = seed(servers[kind, APP].port, database_url, items=args.items)
                     chosen = (
                         variant_groups(fixture, " ".join(args.variant))
                         if args.variant

@@ -2,7 +2,10 @@
 list of 20, a create) under gunicorn on PostgreSQL, by valgrind.
 
     python -m bench.scenario_instructions [--scenarios read,list,create] [--short 100]
-        [--long 500] [--repeat 1] [--set KEY=VALUE ...] [--database URL] [--out FILE]
+        [--long 500] [--repeat 1] [--set KEY=VALUE ...] [--bare] [--database URL] [--out FILE]
+
+`--bare` counts the bare FastAPI + SQLAlchemy baseline (`bench/baselines/bare_db.py`) doing
+the same read, list and create instead, so a ratio can be taken that no load moves.
 
 What `bench.server_instructions` counts for `GET /health/live`, for the requests that read and
 write the database. The service runs with the benchmark's settings (`bench.run.base_env`:
@@ -54,6 +57,7 @@ from bench.server_instructions import keep_alive_requests
 from bench.servers import Server, ServerSpec
 
 TARGET = "app.main:app"
+BARE_TARGET = "bench.baselines.bare_db:app"
 CONNECTIONS = 16
 START_TIMEOUT = 600.0  # the master imports the app under valgrind: minutes
 WORKER_TIMEOUT = 300.0  # a worker's start, or its dump, under valgrind: seconds
@@ -80,10 +84,25 @@ SCENARIOS: dict[str, tuple[Callable[[Fixture], Request], int]] = {
         201,
     ),
 }
+# The bare baseline's same requests (no token: the owner is named in the query string)
+BARE_SCENARIOS: dict[str, tuple[Callable[[Fixture], Request], int]] = {
+    "read": (lambda f: Request(f"/items/{f.item_id}"), 200),
+    "list": (lambda f: Request(f"/items?limit=20&owner_id={f.owner_id}"), 200),
+    "create": (
+        lambda f: Request(
+            f"/items?owner_id={f.owner_id}",
+            method="POST",
+            body=CREATE_BODY,
+            content_type="application/json",
+        ),
+        201,
+    ),
+}
 # Settings on top of the benchmark's: no recycling, no timeouts while valgrind is slow
 VALGRIND_ENV = {
     "GUNICORN_TIMEOUT": "600",
     "GRACEFUL_TIMEOUT": "120",
+    "DB_POOL_TIMEOUT": "120",  # the most the setting allows: valgrind is slow
     "PYTHONHASHSEED": "0",
 }
 _TOTALS = re.compile(r"^totals:\s*(\d+)", re.MULTILINE)
@@ -128,7 +147,9 @@ class CountedServer:
     """A gunicorn server under callgrind, whose every process reports what it executed since
     its last report when it receives `REPORT_SIGNAL` (a dump also zeroes the counts)."""
 
-    def __init__(self, valgrind: str, env: dict[str, str], work: Path, port: int) -> None:
+    def __init__(
+        self, valgrind: str, env: dict[str, str], work: Path, port: int, target: str = TARGET
+    ) -> None:
         self.work = work
         hook = work / "hook"
         hook.mkdir()
@@ -141,7 +162,7 @@ class CountedServer:
             f"--dump-before={DUMP_FUNCTION}",
         ]
         path = os.pathsep.join(p for p in (str(hook), env.get("PYTHONPATH", "")) if p)
-        spec = ServerSpec("gunicorn-service", TARGET, "gunicorn", {"PYTHONPATH": path}, wrap)
+        spec = ServerSpec("gunicorn-service", target, "gunicorn", {"PYTHONPATH": path}, wrap)
         self.server = Server(spec, port, env, work)
 
     def start(self) -> None:
@@ -210,6 +231,7 @@ def count_scenarios(
     settings: dict[str, str],
     database: str,
     port: int,
+    bare: bool = False,
 ) -> tuple[list[Run], dict[str, list[float]]]:
     """Every run, and each scenario's instructions per request (one per `repeat`)."""
     work = Path(tempfile.mkdtemp(prefix="bench-scenarios-"))
@@ -217,12 +239,13 @@ def count_scenarios(
         with throwaway_database(database) as database_url:
             env = {**base_env(database_url, work), **VALGRIND_ENV, **settings}
             fixture = _seed(env, work, port)
-            server = CountedServer(valgrind, env, work, port)
+            target, requests = (BARE_TARGET, BARE_SCENARIOS) if bare else (TARGET, SCENARIOS)
+            server = CountedServer(valgrind, env, work, port, target)
             runs: list[Run] = []
             server.start()
             try:
                 for name in scenarios:
-                    make_request, expected = SCENARIOS[name]
+                    make_request, expected = requests[name]
                     request = make_request(fixture)
                     # Pool connections opened, token and account remembered, code paths run
                     server.warm_up(request, expected, WARM_UP)
@@ -264,6 +287,7 @@ def main() -> None:
     parser.add_argument("--database", default=os.environ.get("BENCH_DATABASE", DEFAULT_SERVER))
     parser.add_argument("--port", type=int, default=18490)
     parser.add_argument("--label", default="", help="a name for this configuration's rows")
+    parser.add_argument("--bare", action="store_true", help="count the bare baseline instead")
     parser.add_argument("--out", type=Path, help="also append the rows (JSON lines) here")
     args = parser.parse_args()
     valgrind = shutil.which("valgrind")
@@ -285,8 +309,9 @@ def main() -> None:
         settings=settings,
         database=args.database,
         port=args.port,
+        bare=args.bare,
     )
-    label = args.label or " ".join(args.set) or "as it is"
+    label = args.label or " ".join(args.set) or ("bare" if args.bare else "as it is")
     print(f"\n{label}: runs of {args.short} and {args.long} requests, {CONNECTIONS} connections")
     # Also every window's instructions over its requests: what a window costs besides its
     # requests is not taken out, but no window's noise is multiplied by a difference.

@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     RATE_LIMIT_DEFAULT: str = "600/minute"
     RATE_LIMIT_LOGIN: str = "10/minute"
 
+    # Cache-aside in Redis (REDIS_URL) for item reads; 0 seconds: off
+    CACHE_TTL_SECONDS: int = Field(default=0, ge=0, le=86_400)
+    CACHE_KEY_PREFIX: str = Field(default="", pattern=r"^[A-Za-z0-9:_-]{0,64}$")
+
     # Metrics
     METRICS_ENABLED: bool = True
     METRICS_TOKEN: SecretStr = SecretStr("")
@@ -212,6 +216,8 @@ class Settings(BaseSettings):
         return self
 
     def _problems(self) -> Iterator[str]:
+        if self.CACHE_TTL_SECONDS and not self.REDIS_URL:
+            yield "CACHE_TTL_SECONDS needs REDIS_URL"
         for name in ("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN") if self.RATE_LIMIT_ENABLED else ():
             try:
                 parse(getattr(self, name))
@@ -247,6 +253,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.DATABASE_URL.startswith("sqlite")
+
+    @property
+    def cache_prefix(self) -> str:
+        """Where this service's cache keys live in a Redis others may share."""
+        return self.CACHE_KEY_PREFIX or f"{self.SERVICE_CODE}:cache"
 
     @property
     def api_prefix(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter
@@ -197,6 +197,14 @@ async def ping(engine: AsyncEngine, seconds: float) -> None:
         await connection.execute(text("SELECT 1"))
 
 
+_AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: AsyncSession, action: Callable[[], Awaitable[None]]) -> None:
+    """Run `action` once the request's transaction has committed (never after a rollback)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session, one transaction per request: commit once after the handler, else roll back."""
     factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
@@ -207,6 +215,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+        for action in session.info.pop(_AFTER_COMMIT, []):
+            await action()
 
 
 # scope="function": the commit runs before the response, so a failed commit is never a 200.

@@ -1,6 +1,7 @@
 """Keyset pagination: a page starts after the last row's (sort value, id), compared as a row
 value, `(sort, id) < (v, n)`, so an index on (..., sort, id) bounds the scan at any depth.
-Cursors are not signed (tampering only moves the caller's own page) but fully validated."""
+The position and the page size are bound parameters: one statement, built once, serves every
+page. Cursors are not signed (tampering only moves the caller's own page) but fully validated."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import Select, SQLColumnExpression, tuple_
+from sqlalchemy import Integer, Select, SQLColumnExpression, bindparam, tuple_
+from sqlalchemy.orm import QueryableAttribute
 
 from app.core.schemas import MAX_ID
 
@@ -30,7 +32,7 @@ class CursorError(ValueError):
 class SortKey:
     """A sort a list offers: its column, and the type a cursor's value must have for it."""
 
-    column: SQLColumnExpression[Any]
+    column: QueryableAttribute[Any]
     value_type: TypeAdapter[Any]
 
 
@@ -87,18 +89,29 @@ def after(
     id_column: SQLColumnExpression[int],
     *,
     order: Order,
-    position: Position | None,
-    limit: int,
+    resumed: bool,
 ) -> Select[Any]:
-    """`statement` ordered by (sort, id), starting after `position`, at most `limit` rows."""
+    """`statement` ordered by (sort, id), at most `:limit` rows and, when `resumed`, only
+    those after `:after_value`, `:after_id`: bind them with `page_parameters` when executing."""
     descending = order == "desc"
-    if position is not None:
+    if resumed:
         row = tuple_(key.column, id_column)
-        bound = (position.value, position.row_id)
+        # Typed as the columns are: their types convert the values (aware times to UTC).
+        value_type = key.column.expression.type
+        bound = tuple_(
+            bindparam("after_value", type_=value_type), bindparam("after_id", type_=Integer)
+        )
         statement = statement.where(row < bound if descending else row > bound)
     columns = (key.column, id_column)
     ordering = [c.desc() if descending else c.asc() for c in columns]
-    return statement.order_by(*ordering).limit(limit)
+    return statement.order_by(*ordering).limit(bindparam("limit", type_=Integer))
+
+
+def page_parameters(position: Position | None, limit: int) -> dict[str, Any]:
+    """The values of the parameters `after` binds, for a page of `limit` rows after `position`."""
+    if position is None:
+        return {"limit": limit}
+    return {"limit": limit, "after_value": position.value, "after_id": position.row_id}
 
 
 def split_page(rows: Sequence[Row], limit: int) -> tuple[list[Row], Row | None]:

@@ -10,7 +10,7 @@ from app.core.conditional import ETAG_HEADER, ExpectedVersion, IfNoneMatch, etag
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.items import service
-from app.items.dependencies import OwnedItem
+from app.items.dependencies import OwnedItem, ReadableItem
 from app.items.models import Item
 from app.items.schemas import ItemCreate, ItemPage, ItemQuery, ItemRead, ItemReplace, ItemUpdate
 from app.users.dependencies import CurrentPrincipal
@@ -42,7 +42,8 @@ async def create_item(
 ) -> Item:
     """Create an item owned by the caller (or, for superusers, by `owner_id`)."""
     item = await service.create(session, principal, data)
-    response.headers["Location"] = str(request.url_for("read_item", item_id=item.id).path)
+    # The new item's path under the collection the client posted to (no route lookup).
+    response.headers["Location"] = f"{request.url.path}/{item.id}"
     response.headers["ETag"] = etag(item.version)
     return item
 
@@ -52,10 +53,11 @@ async def list_items(
     query: Annotated[ItemQuery, Query()],
     principal: CurrentPrincipal,
     session: SessionDep,
-) -> ItemPage:
+) -> dict[str, object]:
     """The caller's items (everyone's for superusers), one keyset page at a time."""
     items, next_cursor = await service.list_page(session, principal, query)
-    return ItemPage(items=[ItemRead.model_validate(i) for i in items], next_cursor=next_cursor)
+    # The rows as they are: `response_model` validates and serializes them once.
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get(
@@ -68,8 +70,8 @@ async def list_items(
     },
 )
 async def read_item(
-    item: OwnedItem, response: Response, if_none_match: IfNoneMatch = None
-) -> Item | Response:
+    item: ReadableItem, response: Response, if_none_match: IfNoneMatch = None
+) -> Item | ItemRead | Response:
     """One item; `If-None-Match` with its current ETag answers 304."""
     tag = etag(item.version)
     if is_current(if_none_match, item.version):

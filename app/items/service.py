@@ -6,19 +6,23 @@ Functions take the session first and only flush; the request's session commits o
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from functools import cache
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, StringConstraints, TypeAdapter
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.conditional import write_versioned
 from app.core.pagination import (
     CursorError,
+    Order,
+    Position,
     SortKey,
     after,
     decode_cursor,
     encode_cursor,
+    page_parameters,
     split_page,
 )
 from app.core.principal import Principal, may_see, visible_owner
@@ -118,20 +122,48 @@ async def _write(
     )
 
 
-def _filtered(principal: Principal, query: ItemQuery) -> Select[Item]:
+@cache
+def page_statement(
+    sort: str, order: Order, *, owned: bool, text: bool, since: bool, until: bool, resumed: bool
+) -> Select[Item]:
+    """The list's statement for one combination of sort, order and filters, built once: the
+    values are bound at execution (`list_parameters`)."""
     statement = select(Item)
+    if owned:
+        statement = statement.where(Item.owner_id == bindparam("owner_id"))
+    if text:
+        statement = statement.where(func.lower(Item.title).like(bindparam("title"), escape="/"))
+    if since:
+        statement = statement.where(Item.created_at >= bindparam("created_after"))
+    if until:
+        statement = statement.where(Item.created_at < bindparam("created_before"))
+    return after(statement, SORT_KEYS[sort], Item.id, order=order, resumed=resumed)
+
+
+def list_statement(
+    principal: Principal, query: ItemQuery, position: Position | None
+) -> tuple[Select[Item], dict[str, Any]]:
+    """The statement of one page (a page more than asked: is there another?) and its values."""
     owner_id = visible_owner(principal)
-    if owner_id is not None:
-        statement = statement.where(Item.owner_id == owner_id)
-    if query.q:
-        statement = statement.where(
-            func.lower(Item.title).contains(query.q.lower(), autoescape=True)
-        )
-    if query.created_after is not None:
-        statement = statement.where(Item.created_at >= query.created_after)
-    if query.created_before is not None:
-        statement = statement.where(Item.created_at < query.created_before)
-    return statement
+    statement = page_statement(
+        query.sort,
+        query.order,
+        owned=owner_id is not None,
+        text=bool(query.q),
+        since=query.created_after is not None,
+        until=query.created_before is not None,
+        resumed=position is not None,
+    )
+    values = page_parameters(position, query.limit + 1)
+    values |= {"owner_id": owner_id, "created_after": query.created_after}
+    values |= {"created_before": query.created_before, "title": _contains(query.q or "")}
+    return statement, values
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern for titles containing `text`, in any case; its wildcards escaped."""
+    escaped = text.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
 
 
 async def list_page(
@@ -148,15 +180,8 @@ async def list_page(
         )
     except CursorError as error:
         raise InvalidCursorError(str(error)) from None
-    statement = after(
-        _filtered(principal, query),
-        key,
-        Item.id,
-        order=query.order,
-        position=position,
-        limit=query.limit + 1,
-    )
-    rows, last = split_page(list(await session.scalars(statement)), query.limit)
+    statement, values = list_statement(principal, query, position)
+    rows, last = split_page(list(await session.scalars(statement, values)), query.limit)
     if last is None:
         return rows, None
     value = getattr(last, query.sort)

@@ -8,6 +8,11 @@ local body = os.getenv("BENCH_BODY") or ""
 local content_type = os.getenv("BENCH_CONTENT_TYPE") or ""
 local token = os.getenv("BENCH_TOKEN") or ""
 local max_requests = tonumber(os.getenv("BENCH_MAX_REQUESTS") or "0")
+-- With BENCH_ID_HIGH set, each request reads BENCH_PATH with "{id}" replaced by a random id
+-- from BENCH_ID_LOW to BENCH_ID_HIGH (rows a cache has not seen yet).
+local path_template = os.getenv("BENCH_PATH") or ""
+local id_low = tonumber(os.getenv("BENCH_ID_LOW") or "0")
+local id_high = tonumber(os.getenv("BENCH_ID_HIGH") or "0")
 
 wrk.method = method
 if body ~= "" then wrk.body = body end
@@ -20,7 +25,15 @@ function setup(thread)
    table.insert(threads, thread)
 end
 
+if id_high > 0 then
+   request = function()
+      local id = tostring(math.random(id_low, id_high))
+      return wrk.format(nil, (string.gsub(path_template, "{id}", id)))
+   end
+end
+
 function init(args)
+   math.randomseed(os.time())
    responses = 0
    non2xx = 0
    first_bad = ""

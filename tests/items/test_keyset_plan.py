@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert, text
 
-from app.core.pagination import Position, after
+from app.core.pagination import Position
 from app.core.principal import Principal
 from app.items import service
 from app.items.models import Item
@@ -58,29 +58,18 @@ async def test_a_deep_page_scans_the_index_from_the_cursor(
     await _seed(application, owner_id, other_id)
     principal = Principal(user_id=owner_id, is_superuser=superuser)
     query = ItemQuery(sort=sort, order=order)  # type: ignore[arg-type]
-    key = service.SORT_KEYS[sort]
     async with application.state.engine.connect() as connection:
         await connection.execute(text("SET enable_seqscan = off"))  # small table: no shortcut
-        ordered = after(
-            service._filtered(principal, query),
-            key,
-            Item.id,
-            order=order,
-            position=None,
-            limit=DEEP + 1,
-        )
-        rows = (await connection.execute(ordered)).all()
+        ordered, values = service.list_statement(principal, query, None)
+        rows = (await connection.execute(ordered, {**values, "limit": DEEP})).all()
         last = rows[-1]
-        position = Position(getattr(last, sort), last.id)
-        page = after(
-            service._filtered(principal, query),
-            key,
-            Item.id,
-            order=order,
-            position=position,
-            limit=query.limit + 1,
+        # The statement the service runs for the page after row DEEP, its values inlined
+        page, values = service.list_statement(
+            principal, query, Position(getattr(last, sort), last.id)
         )
-        compiled = page.compile(connection.sync_connection, compile_kwargs={"literal_binds": True})
+        compiled = page.params(values).compile(
+            connection.sync_connection, compile_kwargs={"literal_binds": True}
+        )
         explained = await connection.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled}"))
         value = explained.scalar_one()
         plan = json.loads(value) if isinstance(value, str) else value
