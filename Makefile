@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run serve migrate superuser version test lint typecheck contracts \
+.PHONY: help install run serve worker migrate superuser version test lint typecheck contracts \
         format lock clean migration
 
 help: ## list the targets
@@ -44,6 +44,9 @@ run: $(VENV)/.serving migrate superuser ## migrate the database and serve with r
 
 serve: $(VENV)/.serving ## serve like production: gunicorn -c gunicorn.conf.py
 	$(BIN)/gunicorn -c gunicorn.conf.py
+
+worker: $(VENV)/.serving migrate ## run background jobs (same settings and logs as the API; docs/jobs.md)
+	$(BIN)/python -m app.worker
 
 migrate: $(VENV)/.serving ## apply every migration (alembic upgrade head)
 	$(BIN)/alembic upgrade head

@@ -51,8 +51,13 @@ class IdempotencyKeyInProgressError(ConflictError):
 
 
 class Replay(Exception):  # noqa: N818 (not an error: the stored answer, sent again)
+    """Raised with plain values: the request's session is rolled back before it is sent."""
+
     def __init__(self, answer: IdempotentAnswer) -> None:
-        self.answer = answer
+        self.status_code = answer.status_code or 200
+        self.body = answer.body or ""
+        self.media_type = answer.media_type
+        self.location = answer.location
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
@@ -89,7 +94,7 @@ async def claim(
             if found is None:
                 raise
         else:
-            request.state.__setattr__(STATE_KEY, row.id)
+            setattr(request.state, STATE_KEY, row.id)
             return
     if found.fingerprint != printed:
         raise IdempotencyKeyReusedError
@@ -100,13 +105,10 @@ async def claim(
 
 async def _replay(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Replay)  # noqa: S101 (registered for Replay only)
-    answer = exc.answer
     headers = {REPLAYED_HEADER: "true"}
-    if answer.location:
-        headers["Location"] = answer.location
-    return Response(
-        (answer.body or "").encode(), answer.status_code or 200, headers, answer.media_type
-    )
+    if exc.location:
+        headers["Location"] = exc.location
+    return Response(exc.body.encode(), exc.status_code, headers, exc.media_type)
 
 
 def install(app: FastAPI) -> None:
