@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 
 from loguru import logger
 from prometheus_client import start_http_server
@@ -61,14 +62,7 @@ async def serve(settings: Settings, stop: asyncio.Event, metrics: JobMetrics) ->
         if in_process:
             await stop.wait()
         else:
-            receiver = Receiver(
-                broker,
-                max_async_tasks=settings.JOBS_CONCURRENCY,
-                run_startup=False,
-                propagate_exceptions=False,
-                wait_tasks_timeout=settings.JOBS_DRAIN_SECONDS,
-            )
-            await receiver.listen(stop)
+            await _receive(broker, settings, stop)
     finally:
         stop.set()
         await relaying
@@ -76,6 +70,25 @@ async def serve(settings: Settings, stop: asyncio.Event, metrics: JobMetrics) ->
         await broker.shutdown()
         await engine.dispose()
         logger.info("job worker stopped")
+
+
+async def _receive(broker: AsyncBroker, settings: Settings, stop: asyncio.Event) -> None:
+    """Take jobs from the queue until `stop`; while the queue is unreachable, try again each
+    poll (jobs cut off by the outage are retried when their lease ends)."""
+    while not stop.is_set():
+        receiver = Receiver(
+            broker,
+            max_async_tasks=settings.JOBS_CONCURRENCY,
+            run_startup=False,
+            propagate_exceptions=False,
+            wait_tasks_timeout=settings.JOBS_DRAIN_SECONDS,
+        )
+        try:
+            await receiver.listen(stop)
+        except Exception as error:
+            logger.warning("job queue unreachable, retrying: {!r}", error)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), settings.JOBS_POLL_SECONDS)
 
 
 async def _drain(broker: AsyncBroker, in_flight: set[int], seconds: float) -> None:
