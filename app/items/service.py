@@ -38,7 +38,7 @@ from app.items.models import TITLE_MAX_LENGTH, Item
 from app.items.schemas import ItemCreate, ItemQuery, ItemReplace, ItemUpdate
 from app.users import service as users
 
-EXPORT_TASK = "items.export"  # app/items/tasks.py runs it
+EXPORT_TASK = "items.export"  # run by tasks.py
 
 # Each sort the list offers: its column, and what a cursor may carry for it.
 SORT_KEYS = {
