@@ -90,13 +90,16 @@ migration: install ## new migration from model changes: make migration m="add or
 	  --rev-id $$(printf '%04d' $$(( $$(ls migrations/versions/[0-9]*_*.py 2>/dev/null | wc -l) + 1 )))
 
 # --- production serving -------------------------------------------------------------------
-.PHONY: loadcheck loadcheck-short faultcheck
+.PHONY: loadcheck loadcheck-short faultcheck jobcheck
 
 loadcheck: install ## gunicorn under load through HUP, recycling, SIGKILL, SIGTERM (about 35 s)
 	$(BIN)/python scripts/loadcheck.py
 
 loadcheck-short: install ## the CI run of the load check (about 20 s)
 	$(BIN)/python scripts/loadcheck.py --short
+
+jobcheck: install ## 1,000 exports under load while a job worker is killed (PostgreSQL, Redis)
+	bash .ci/jobs.sh
 
 faultcheck: install ## the database edge under faults: stopped, frozen, locked, saturated (about 70 s)
 	$(BIN)/python scripts/faultcheck.py

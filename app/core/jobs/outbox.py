@@ -36,9 +36,9 @@ async def enqueue(
     known = registry.get(task)
     if known is None:
         raise UnknownTaskError(task)
+    chosen = key is not None
     key = key or f"{task}:{uuid.uuid4().hex}"
-    existing = await session.scalar(select(Job).where(Job.key == key))
-    if existing is not None:
+    if chosen and (existing := await session.scalar(select(Job).where(Job.key == key))):
         return existing
     request_id = request_id_var.get()
     job = Job(
@@ -52,6 +52,10 @@ async def enqueue(
         request_id=None if request_id == "-" else request_id,
         run_after=run_after or utcnow(),
     )
+    if not chosen:  # a fresh random key: nothing to collide with
+        session.add(job)
+        await session.flush()
+        return job
     try:
         async with session.begin_nested():  # a concurrent twin loses the key, not the request
             session.add(job)
