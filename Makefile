@@ -45,7 +45,7 @@ run: $(VENV)/.serving migrate superuser ## migrate the database and serve with r
 serve: $(VENV)/.serving ## serve like production: gunicorn -c gunicorn.conf.py
 	$(BIN)/gunicorn -c gunicorn.conf.py
 
-worker: $(VENV)/.serving migrate ## run background jobs (same settings and logs as the API; docs/jobs.md)
+worker: $(VENV)/.serving ## run background jobs (same settings and logs as the API; docs/jobs.md)
 	$(BIN)/python -m app.worker
 
 migrate: $(VENV)/.serving ## apply every migration (alembic upgrade head)

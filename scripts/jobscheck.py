@@ -114,8 +114,7 @@ def start_gunicorn(env: dict[str, str], work: Path) -> Server:
 
 def start_worker(env: dict[str, str], work: Path, name: str) -> Server:
     def command(port: int) -> tuple[list[str], dict[str, str]]:
-        own = {"JOBS_METRICS_PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": ""}
-        return [sys.executable, "-m", "app.worker"], {**env, **own}
+        return [sys.executable, "-m", "app.worker"], {**env, "JOBS_METRICS_PORT": str(port)}
 
     return start_server(command, cwd=ROOT, output=work / f"{name}.out", health="/metrics")
 

@@ -102,9 +102,10 @@ def test_the_worker_shares_the_apps_image_and_settings(compose: dict[str, Any]) 
 
     assert worker["command"] == ["python", "-m", "app.worker"]
     assert worker["image"] == app["image"]
-    own = {"PROMETHEUS_MULTIPROC_DIR": "", "HOST": "0.0.0.0"}  # noqa: S104 (in its container)
+    own = {"HOST": "0.0.0.0"}  # noqa: S104 (in its container)
     assert worker["environment"] == {**app["environment"], **own}
     assert worker["environment"]["JOBS_BROKER_URL"].startswith("redis://redis:")
     assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
     assert "9100/metrics" in " ".join(worker["healthcheck"]["test"])
+    assert worker["tmpfs"] == app["tmpfs"]  # its metrics folder included

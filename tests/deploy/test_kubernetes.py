@@ -163,6 +163,8 @@ def test_the_worker_runs_the_api_image_with_its_settings(
         == by_kind["Deployment"]["spec"]["template"]["spec"]["securityContext"]
     )
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    folder = by_kind["ConfigMap"]["data"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert folder in {mount["mountPath"] for mount in container["volumeMounts"]}
 
 
 def test_the_worker_drains_within_its_grace_period_and_is_probed_on_its_metrics(

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
@@ -30,6 +31,17 @@ pytestmark = pytest.mark.redis
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 WAIT_SECONDS = 60.0
+# The names alerts are written against (docs/jobs.md).
+METRIC_FAMILIES = (
+    "jobs_enqueued_total",
+    "jobs_started_total",
+    "jobs_succeeded_total",
+    "jobs_failed_total",
+    "jobs_retried_total",
+    "jobs_queue_depth",
+    "jobs_oldest_queued_age_seconds",
+    "job_duration_seconds",
+)
 
 StartWorker = Callable[..., Server]
 
@@ -116,6 +128,11 @@ async def test_a_worker_killed_mid_job_leaves_it_to_run_once(
     second = start_worker("second")
     status, attempts, written = await wait_for(application, job_id, "done")
     assert (status, attempts, written) == ("done", 2, 1)
+    async with httpx.AsyncClient(trust_env=False) as http:
+        scraped = (await http.get(f"{second.url}/metrics", timeout=10)).text
+    assert f'jobs_succeeded_total{{task="{WRITE_ITEM}"}} 1.0' in scraped
+    for family in METRIC_FAMILIES:
+        assert f"# TYPE {family} " in scraped, family
     second.stop()  # its log is complete once it has exited
     lines = second.output_text().splitlines()
     assert any(f"job {job_id} ({WRITE_ITEM}) done" in line for line in lines)

@@ -24,6 +24,7 @@ from app.core.errors import AppError, ConflictError
 from app.core.jobs.models import KEY_MAX_LENGTH, IdempotentAnswer
 
 HEADER = "Idempotency-Key"
+HEADER_BYTES = HEADER.lower().encode()
 REPLAYED_HEADER = "Idempotent-Replayed"
 STATE_KEY = "idempotent_answer_id"
 VALID_KEY = re.compile(rf"^[\x21-\x7e]{{1,{KEY_MAX_LENGTH}}}$")
@@ -122,7 +123,8 @@ class AnswerRecorder:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        keyed = scope["type"] == "http" and scope["method"] == "POST"
+        if not keyed or not any(name == HEADER_BYTES for name, _ in scope["headers"]):
             await self.app(scope, receive, send)
             return
         status = 0
