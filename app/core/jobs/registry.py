@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import pkgutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,13 +69,15 @@ def tasks() -> list[Task]:
 
 
 def discover(package: str) -> list[str]:
-    """Import `<package>.<sub>.tasks` for every subpackage that has one, so each process
-    knows every task without a list to keep in step; the module names imported."""
+    """Import `<package>.<sub>.tasks` for every subpackage with a `tasks.py` (found on disk,
+    so no other subpackage is imported), so each process knows every task without a list to
+    keep in step; the module names imported."""
     root = importlib.import_module(package)
     found = []
-    for sub in pkgutil.iter_modules(root.__path__):
-        name = f"{package}.{sub.name}.tasks"
-        if sub.ispkg and importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
-            found.append(name)
+    for folder in root.__path__:
+        for sub in pkgutil.iter_modules([folder]):
+            if sub.ispkg and (Path(folder) / sub.name / "tasks.py").is_file():
+                found.append(f"{package}.{sub.name}.tasks")
+    for name in found:
+        importlib.import_module(name)
     return sorted(found)
