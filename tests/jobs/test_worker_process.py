@@ -108,6 +108,12 @@ def wait_for_line(server: Server, text: str) -> None:
         time.sleep(0.05)
 
 
+def running(worker: Server, job_id: int) -> Server:
+    """The worker, once it has started job `job_id`."""
+    wait_for_line(worker, f"job {job_id} ({WRITE_ITEM}) attempt 1 started")
+    return worker
+
+
 async def wait_for(application: FastAPI, job_id: int, status: str) -> tuple[str, int, int]:
     deadline = time.monotonic() + WAIT_SECONDS
     while (state := await job_state(application, job_id))[0] != status:
@@ -120,8 +126,7 @@ async def test_a_worker_killed_mid_job_leaves_it_to_run_once(
     application: FastAPI, start_worker: StartWorker
 ) -> None:
     job_id = await add_job(application, "killed", sleep=3, request_id="req-kill-1")
-    first = start_worker("first")
-    wait_for_line(first, f"job {job_id} ({WRITE_ITEM}) attempt 1 started")
+    first = running(start_worker("first"), job_id)
     first.signal(signal.SIGKILL)
     assert first.wait(10) == -signal.SIGKILL
     assert (await job_state(application, job_id))[2] == 0  # its write never committed
@@ -143,8 +148,7 @@ async def test_sigterm_lets_the_running_job_finish(
     application: FastAPI, start_worker: StartWorker
 ) -> None:
     job_id = await add_job(application, "drained", sleep=2, request_id="req-drain-1")
-    worker = start_worker("draining")
-    wait_for_line(worker, f"job {job_id} ({WRITE_ITEM}) attempt 1 started")
+    worker = running(start_worker("draining"), job_id)
     worker.signal(signal.SIGTERM)
     assert worker.wait(30) == 0, worker.output_text()
     assert await job_state(application, job_id) == ("done", 1, 1)
