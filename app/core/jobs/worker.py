@@ -107,7 +107,10 @@ def run(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT; metrics on JOBS_METRICS_PORT."""
     metrics = JobMetrics()
     if settings.JOBS_METRICS_PORT:
-        start_http_server(settings.JOBS_METRICS_PORT, settings.HOST, registry=metrics.registry)
+        try:
+            start_http_server(settings.JOBS_METRICS_PORT, settings.HOST, registry=metrics.registry)
+        except OSError as error:  # jobs still run; a probe on the port will say so
+            logger.error("no metrics on port {}: {}", settings.JOBS_METRICS_PORT, error)
 
     async def main() -> None:
         stop = asyncio.Event()
