@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_SERVER="${CI_POSTGRES_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test}"
 REDIS="${REDIS_TEST_URL:-redis://127.0.0.1:6379/15}"
-timeout 170 .venv/bin/python scripts/jobscheck.py --database-server "$PG_SERVER" \
-  --redis "$REDIS" --jobs 1000 --settle 90
+timeout 175 .venv/bin/python scripts/jobscheck.py --database-server "$PG_SERVER" \
+  --redis "$REDIS" --jobs 1000 --budget 160

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -105,6 +106,9 @@ async def _drain(broker: AsyncBroker, in_flight: set[int], seconds: float) -> No
 
 def run(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT; metrics on JOBS_METRICS_PORT."""
+    # The runner logs each attempt with the enqueuing request's id; taskiq's own line per
+    # message would repeat it without.
+    logging.getLogger("taskiq.receiver").setLevel(logging.WARNING)
     metrics = JobMetrics()
     if settings.JOBS_METRICS_PORT:
         try:
