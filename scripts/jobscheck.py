@@ -88,7 +88,9 @@ def base_env(database_url: str, redis_url: str, code: str, work: Path) -> dict[s
             "ACCESS_LOG": "false",
             "RATE_LIMIT_ENABLED": "false",
             "OPEN_REGISTRATION": "true",
-            "DB_POOL_SIZE": "10",
+            # A PostgreSQL shared with other work: 2 API workers + 3 job workers, 5 each.
+            "DB_POOL_SIZE": "5",
+            "JOBS_CONCURRENCY": "4",
             "DB_POOL_TIMEOUT": "30",
             "HEALTH_TIMEOUT": "15",
             "JOBS_LEASE_SECONDS": "3",
