@@ -48,6 +48,9 @@ PASSWORD = "jobscheck-password-123"  # noqa: S105
 USERS = 4
 ITEMS_PER_USER = 5
 RETRY_SHARE = 0.1
+ATTEMPTS = 20
+# Shed load, or the first request with this key still being answered (with Retry-After).
+RETRYABLE = frozenset({409, 503})
 EXPORTS = "/api/v1/items/exports"
 BY_STATUS = "SELECT status, count(*) FROM jobs WHERE task = 'items.export' GROUP BY status"
 
@@ -58,6 +61,7 @@ class Tally:
     owners: dict[int, int] = field(default_factory=dict)  # job id -> owner index
     replays_differing: list[str] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)
+    retried: Counter[str] = field(default_factory=Counter)
     sent: int = 0
 
 
@@ -141,17 +145,33 @@ async def sign_up(http: httpx.AsyncClient) -> list[dict[str, str]]:
     return headers
 
 
-async def export(http: httpx.AsyncClient, tally: Tally, owner: int, bearer: dict[str, str]) -> None:
-    key = secrets.token_hex(8)
-    for attempt in range(2 if random.random() < RETRY_SHARE else 1):
+async def post_until_answered(
+    http: httpx.AsyncClient, tally: Tally, headers: dict[str, str]
+) -> httpx.Response | None:
+    """POST with the same key until a final answer: a 503 (the server shed load), a 409 (the
+    key's first request still being answered) or a lost connection is retried, as a client
+    holding an Idempotency-Key may."""
+    for _ in range(ATTEMPTS):
         tally.sent += 1
         try:
-            answer = await http.post(EXPORTS, headers={**bearer, "Idempotency-Key": key})
+            answer = await http.post(EXPORTS, headers=headers)
         except httpx.TransportError as error:
-            tally.failures[f"transport: {type(error).__name__}"] += 1
-            continue
-        if answer.status_code != 202:
-            tally.failures[f"status {answer.status_code}"] += 1
+            tally.retried[f"transport: {type(error).__name__}"] += 1
+        else:
+            if answer.status_code not in RETRYABLE:
+                return answer
+            tally.retried[f"status {answer.status_code}"] += 1
+        await asyncio.sleep(0.2)
+    return None
+
+
+async def export(http: httpx.AsyncClient, tally: Tally, owner: int, bearer: dict[str, str]) -> None:
+    """One export; one in ten sent again once answered (a client unsure it arrived)."""
+    key = secrets.token_hex(8)
+    for attempt in range(2 if random.random() < RETRY_SHARE else 1):
+        answer = await post_until_answered(http, tally, {**bearer, "Idempotency-Key": key})
+        if answer is None or answer.status_code != 202:
+            tally.failures["no answer" if answer is None else f"status {answer.status_code}"] += 1
             continue
         job_id = int(answer.headers["location"].rsplit("/", 1)[1])
         if attempt and tally.accepted.get(key, job_id) != job_id:

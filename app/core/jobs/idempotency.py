@@ -1,9 +1,9 @@
 """`Idempotency-Key` on POST: a retried create gets the first answer again, never a 2nd row.
 
 The key's row is inserted in the request's own transaction, so it exists if and only if the
-first request's change committed; its answer (status, body, `Location`) is stored once the
-response has gone out (`AnswerRecorder`), and replayed until the key expires. A retry that
-arrives while the first request is still running gets 409 and `Retry-After`."""
+first request's change committed; its answer (status, body, `Location`) is stored before
+the response's last byte goes out (`AnswerRecorder`), and replayed until the key expires. A
+retry that arrives while the first request is still running gets 409 and `Retry-After`."""
 
 from __future__ import annotations
 
@@ -117,7 +117,8 @@ def install(app: FastAPI) -> None:
 
 
 class AnswerRecorder:
-    """Pure ASGI: after a POST whose key was claimed, store the answer it got."""
+    """Pure ASGI: for a POST whose key was claimed, store the answer it gets before its last
+    byte goes out."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -135,14 +136,16 @@ class AnswerRecorder:
             nonlocal status, headers
             if message["type"] == "http.response.start":
                 status, headers = message["status"], list(message.get("headers", []))
-            elif message["type"] == "http.response.body" and len(body) <= MAX_RECORDED_BODY:
-                body.extend(message.get("body", b""))
+            elif message["type"] == "http.response.body":
+                if len(body) <= MAX_RECORDED_BODY:
+                    body.extend(message.get("body", b""))
+                answer_id = scope.get("state", {}).get(STATE_KEY)
+                if not message.get("more_body") and answer_id is not None and status < 400:
+                    # Stored before the answer ends: a client that has it can replay it.
+                    await _store(scope, answer_id, status, dict(headers), bytes(body))
             await send(message)
 
         await self.app(scope, receive, recording)
-        answer_id = scope.get("state", {}).get(STATE_KEY)
-        if answer_id is not None and status < 400:
-            await _store(scope, answer_id, status, dict(headers), bytes(body))
 
 
 async def _store(

@@ -54,7 +54,7 @@ class IdempotentAnswer(Base):
     """The first answer to a POST sent with an `Idempotency-Key`, replayed until it expires.
 
     The row is written in the request's transaction (so it exists iff the change committed);
-    the answer is filled in once the response has been sent."""
+    the answer is filled in before the response's last byte is sent."""
 
     __tablename__ = "idempotency_keys"
 
