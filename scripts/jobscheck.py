@@ -93,8 +93,8 @@ def base_env(database_url: str, redis_url: str, code: str, work: Path) -> dict[s
             "ACCESS_LOG": "false",
             "RATE_LIMIT_ENABLED": "false",
             "OPEN_REGISTRATION": "true",
-            # A PostgreSQL shared with other work: 2 API workers + 3 job workers, 5 each.
-            "DB_POOL_SIZE": "5",
+            # A PostgreSQL shared with other work: 2 API workers + 3 job workers, 3 each.
+            "DB_POOL_SIZE": "3",
             "JOBS_CONCURRENCY": "4",
             "DB_POOL_TIMEOUT": "30",
             "HEALTH_TIMEOUT": "15",
