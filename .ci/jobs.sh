@@ -2,7 +2,7 @@
 # Background jobs under load: 1,000 exports through gunicorn (2 workers) on PostgreSQL, taken
 # from Redis by two job workers while one is SIGKILLed and started again
 # (scripts/jobscheck.py). Every committed job must be done exactly once in effect, and the
-# workers must drain on SIGTERM. About 40 s on an idle machine; the outer bound catches a hang.
+# workers must drain on SIGTERM. About 80 s on a busy 2-core machine; the outer bound catches a hang.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_SERVER="${CI_POSTGRES_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test}"
