@@ -13,7 +13,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run serve migrate superuser version test lint typecheck contracts \
+.PHONY: help install run serve worker migrate superuser version test lint typecheck contracts \
         format lock clean migration
 
 help: ## list the targets
@@ -44,6 +44,9 @@ run: $(VENV)/.serving migrate superuser ## migrate the database and serve with r
 
 serve: $(VENV)/.serving ## serve like production: gunicorn -c gunicorn.conf.py
 	$(BIN)/gunicorn -c gunicorn.conf.py
+
+worker: $(VENV)/.serving ## run background jobs (same settings and logs as the API; docs/jobs.md)
+	$(BIN)/python -m app.worker
 
 migrate: $(VENV)/.serving ## apply every migration (alembic upgrade head)
 	$(BIN)/alembic upgrade head
@@ -87,7 +90,7 @@ migration: install ## new migration from model changes: make migration m="add or
 	  --rev-id $$(printf '%04d' $$(( $$(ls migrations/versions/[0-9]*_*.py 2>/dev/null | wc -l) + 1 )))
 
 # --- production serving -------------------------------------------------------------------
-.PHONY: loadcheck loadcheck-short faultcheck
+.PHONY: loadcheck loadcheck-short faultcheck jobcheck
 
 # gunicorn listens on a free port from the OS; LOADCHECK_ARGS="--port 9100" picks one.
 LOADCHECK_ARGS ?=
@@ -96,6 +99,9 @@ loadcheck: install ## gunicorn under load through HUP, recycling, SIGKILL, SIGTE
 
 loadcheck-short: install ## the CI run of the load check (about 20 s)
 	$(BIN)/python scripts/loadcheck.py --short $(LOADCHECK_ARGS)
+
+jobcheck: install ## 1,000 exports under load while a job worker is killed (PostgreSQL, Redis)
+	bash .ci/jobs.sh
 
 faultcheck: install ## the database edge under faults: stopped, frozen, locked, saturated (about 70 s)
 	$(BIN)/python scripts/faultcheck.py

@@ -30,7 +30,7 @@ PY=.venv/bin/python
 
 echo "-- scaffold orders in $COPY"
 $PY -m tools.new_domain orders
-test -f migrations/versions/0003_create_orders.py
+ls migrations/versions/[0-9][0-9][0-9][0-9]_create_orders.py
 
 echo "-- a second run and a bad name are refused, writing nothing"
 before="$(find app tests migrations pyproject.toml -type f -not -path '*/__pycache__/*' | sort | xargs sha1sum)"

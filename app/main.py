@@ -20,6 +20,7 @@ from app.core.errors import (
     document_problem_media_type,
     register_error_handlers,
 )
+from app.core.jobs import idempotency, registry
 from app.core.logging import setup_logging
 from app.core.middleware import (
     LoadSheddingMiddleware,
@@ -31,6 +32,7 @@ from app.core.middleware import (
 )
 from app.core.ratelimit import RateLimiter, RateLimitMiddleware
 from app.items.router import router as items_router
+from app.jobs.router import router as jobs_router
 from app.users.router import router as users_router
 
 
@@ -45,7 +47,7 @@ class ServiceApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings
-        stack = super().build_middleware_stack()
+        stack: ASGIApp = idempotency.AnswerRecorder(super().build_middleware_stack())
         if settings.RATE_LIMIT_ENABLED:
             stack = RateLimitMiddleware(stack)
         stack = RequestLimitsMiddleware(
@@ -174,12 +176,15 @@ def create_app(settings: Settings | None = None, *, configure_logging: bool = Tr
     app.state.settings = settings
     app.state.build_info = build_info
     register_error_handlers(app)
+    idempotency.install(app)
+    registry.discover("app")  # every domain's tasks, so enqueue knows their names
     if docs_enabled:
         docs.install(app)
 
     app.include_router(health.router)
     app.include_router(version.router, prefix=settings.api_prefix)
     app.include_router(users_router, prefix=settings.api_prefix)
+    app.include_router(jobs_router, prefix=settings.api_prefix)
     app.include_router(items_router, prefix=settings.api_prefix)
     # new-domain: routers above this line
     if settings.METRICS_ENABLED:

@@ -4,7 +4,8 @@ Add a line here when you add a domain (the domain scaffolder does it for you).
 """
 
 from app.core.db import Base
+from app.core.jobs.models import IdempotentAnswer, Job
 from app.items.models import Item
 from app.users.models import User
 
-__all__ = ["Base", "Item", "User"]
+__all__ = ["Base", "IdempotentAnswer", "Item", "Job", "User"]

@@ -137,6 +137,18 @@ class Settings(BaseSettings):
     # Cache-aside in Redis (REDIS_URL) for item reads; 0 seconds: off
     CACHE_TTL_SECONDS: int = Field(default=0, ge=0, le=86_400)
     CACHE_KEY_PREFIX: str = Field(default="", pattern=r"^[A-Za-z0-9:_-]{0,64}$")
+    # Background jobs (docs/jobs.md): the outbox, the relay and the worker
+    JOBS_BROKER_URL: str | None = None
+    JOBS_CONCURRENCY: int = Field(default=10, ge=1, le=1000)
+    JOBS_POLL_SECONDS: float = Field(default=1.0, gt=0, le=60)
+    JOBS_LEASE_SECONDS: float = Field(default=60.0, ge=1, le=86_400)
+    JOBS_MAX_ATTEMPTS: int = Field(default=5, ge=1, le=100)
+    JOBS_RETRY_BASE_SECONDS: float = Field(default=2.0, ge=0, le=3600)
+    JOBS_RETRY_MAX_SECONDS: float = Field(default=600.0, ge=0, le=86_400)
+    JOBS_DRAIN_SECONDS: float = Field(default=25.0, ge=0, le=3600)
+    JOBS_METRICS_PORT: int = Field(default=9100, ge=0, le=65535)
+    JOBS_RESULT_DAYS: int = Field(default=7, ge=1, le=3650)
+    IDEMPOTENCY_KEY_HOURS: int = Field(default=24, ge=1, le=24 * 30)
 
     # Metrics
     METRICS_ENABLED: bool = True
@@ -161,6 +173,7 @@ class Settings(BaseSettings):
         "DOCS_ENABLED",
         "MAX_REQUESTS_IN_PROGRESS",
         "REDIS_URL",
+        "JOBS_BROKER_URL",
         "WORKERS",
         "GUNICORN_CONTROL_SOCKET",
         "PROMETHEUS_MULTIPROC_DIR",
@@ -227,6 +240,8 @@ class Settings(BaseSettings):
             yield "CORS_ORIGINS='*' is refused: list the allowed origins"
         if self.SERVICE_TOKEN_REQUIRED and not self.service_token:
             yield "X_TOKEN is empty while SERVICE_TOKEN_REQUIRED=true: set a token"
+        if self.JOBS_BROKER_URL and not self.JOBS_BROKER_URL.startswith(("redis://", "rediss://")):
+            yield "JOBS_BROKER_URL: expected redis://... (or empty: the in-process broker)"
 
     def _unsafe_in_prod(self) -> Iterator[str]:
         secret = self.SECRET_KEY.get_secret_value()

@@ -7,12 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.core.conditional import ETAG_HEADER, ExpectedVersion, IfNoneMatch, etag, is_current
+from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
+from app.core.jobs.models import Job
 from app.items import service
 from app.items.dependencies import OwnedItem, ReadableItem
 from app.items.models import Item
 from app.items.schemas import ItemCreate, ItemPage, ItemQuery, ItemRead, ItemReplace, ItemUpdate
+from app.jobs.dependencies import Idempotent
+from app.jobs.schemas import JobRead
 from app.users.dependencies import CurrentPrincipal
 
 router = APIRouter(prefix="/items", tags=["items"])
@@ -26,12 +30,13 @@ WRITE = problem_responses(401, 403, 404, 412)
     response_model=ItemRead,
     status_code=status.HTTP_201_CREATED,
     responses={
-        **problem_responses(401, 403, 409),
+        **problem_responses(401, 403, 409, 422),
         201: {
             "description": "Created",
             "headers": {**ETAG_HEADER, "Location": {"schema": {"type": "string"}}},
         },
     },
+    dependencies=[Idempotent],
 )
 async def create_item(
     data: ItemCreate,
@@ -46,6 +51,32 @@ async def create_item(
     response.headers["Location"] = f"{request.url.path}/{item.id}"
     response.headers["ETag"] = etag(item.version)
     return item
+
+
+@router.post(
+    "/exports",
+    response_model=JobRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        **problem_responses(401, 403, 409, 422),
+        202: {
+            "description": "Accepted: `Location` is the job, done with the export as its result",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
+    },
+    dependencies=[Idempotent],
+)
+async def export_items(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    response: Response,
+) -> Job:
+    """Export the caller's items in the background; poll the job in `Location`."""
+    job = await service.export(session, settings, principal)
+    response.headers["Location"] = str(request.url_for("read_job", job_id=job.id).path)
+    return job
 
 
 @router.get("", response_model=ItemPage, responses=problem_responses(401, 403))

@@ -14,6 +14,9 @@ from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.conditional import write_versioned
+from app.core.config import Settings
+from app.core.jobs.models import Job
+from app.core.jobs.outbox import enqueue
 from app.core.pagination import (
     CursorError,
     Order,
@@ -38,6 +41,8 @@ from app.items.exceptions import (
 from app.items.models import TITLE_MAX_LENGTH, Item
 from app.items.schemas import ItemCreate, ItemQuery, ItemReplace, ItemUpdate
 from app.users import service as users
+
+EXPORT_TASK = "items.export"  # run by tasks.py
 
 # Each sort the list offers: its column, and what a cursor may carry for it.
 SORT_KEYS = {
@@ -80,6 +85,18 @@ async def create(session: AsyncSession, principal: Principal, data: ItemCreate) 
     session.add(item)
     await session.flush()
     return item
+
+
+async def export(session: AsyncSession, settings: Settings, principal: Principal) -> Job:
+    """Ask for an export of the caller's items: a job that exists only if this commits."""
+    owner_id = await resolve_owner(session, principal, None)
+    return await enqueue(session, settings, EXPORT_TASK, {"owner_id": owner_id}, owner_id=owner_id)
+
+
+async def owned_by(session: AsyncSession, owner_id: int, limit: int) -> list[Item]:
+    """A user's items, oldest first, at most `limit`."""
+    statement = select(Item).where(Item.owner_id == owner_id)
+    return list(await session.scalars(statement.order_by(Item.created_at, Item.id).limit(limit)))
 
 
 async def update(

@@ -95,3 +95,17 @@ def test_every_variable_has_a_default() -> None:
     assert references
     for reference in references:
         assert ":-" in reference, reference
+
+
+def test_the_worker_shares_the_apps_image_and_settings(compose: dict[str, Any]) -> None:
+    app, worker = compose["services"]["app"], compose["services"]["worker"]
+
+    assert worker["command"] == ["python", "-m", "app.worker"]
+    assert worker["image"] == app["image"]
+    own = {"HOST": "0.0.0.0"}  # noqa: S104 (in its container)
+    assert worker["environment"] == {**app["environment"], **own}
+    assert worker["environment"]["JOBS_BROKER_URL"].startswith("redis://redis:")
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "9100/metrics" in " ".join(worker["healthcheck"]["test"])
+    assert worker["tmpfs"] == app["tmpfs"]  # its metrics folder included

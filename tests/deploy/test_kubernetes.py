@@ -25,13 +25,31 @@ def manifests() -> list[Path]:
     return sorted(path for path in K8S.glob("*.yaml") if path.name != "kustomization.yaml")
 
 
+def component(document: dict[str, Any]) -> str | None:
+    labels: dict[str, str] = document["metadata"].get("labels", {})
+    return labels.get("app.kubernetes.io/component")
+
+
 @pytest.fixture(scope="module")
 def by_kind() -> dict[str, dict[str, Any]]:
+    """The API's documents by kind (the job worker's are in `worker`)."""
     documents: dict[str, dict[str, Any]] = {}
     for path in manifests():
         for document in load_all(path):
-            documents[document["kind"]] = document
+            if component(document) != "worker":
+                documents[document["kind"]] = document
     return documents
+
+
+@pytest.fixture(scope="module")
+def worker() -> dict[str, dict[str, Any]]:
+    """The job worker's documents by kind."""
+    return {
+        document["kind"]: document
+        for path in manifests()
+        for document in load_all(path)
+        if component(document) == "worker"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +149,43 @@ def test_service_hpa_and_pdb_select_the_deployment(by_kind: dict[str, Any]) -> N
     assert (target["kind"], target["name"]) == ("Deployment", NAME)
     hpa_min = by_kind["HorizontalPodAutoscaler"]["spec"]["minReplicas"]
     assert hpa_min > by_kind["PodDisruptionBudget"]["spec"]["minAvailable"]
+
+
+def test_the_worker_runs_the_api_image_with_its_settings(
+    by_kind: dict[str, Any], worker: dict[str, Any]
+) -> None:
+    (api,) = by_kind["Deployment"]["spec"]["template"]["spec"]["containers"]
+    pod = worker["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "-m", "app.worker"]
+    assert (container["image"], container["envFrom"]) == (api["image"], api["envFrom"])
+    assert (
+        pod["securityContext"]
+        == by_kind["Deployment"]["spec"]["template"]["spec"]["securityContext"]
+    )
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    folder = by_kind["ConfigMap"]["data"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert folder in {mount["mountPath"] for mount in container["volumeMounts"]}
+
+
+def test_the_worker_drains_within_its_grace_period_and_is_probed_on_its_metrics(
+    by_kind: dict[str, Any], worker: dict[str, Any]
+) -> None:
+    pod = worker["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    settings = by_kind["ConfigMap"]["data"]
+    assert pod["terminationGracePeriodSeconds"] > float(settings["JOBS_DRAIN_SECONDS"]) + 5
+    port = int(settings["JOBS_METRICS_PORT"])
+    assert container["ports"] == [{"name": "metrics", "containerPort": port, "protocol": "TCP"}]
+    for probe in ("startupProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    template = worker["Deployment"]["spec"]["template"]["metadata"]
+    assert template["annotations"]["prometheus.io/port"] == str(port)
+
+
+def test_the_worker_pdb_selects_the_worker_pods(worker: dict[str, Any]) -> None:
+    deployment = worker["Deployment"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert worker["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"] == selector
+    assert worker["PodDisruptionBudget"]["spec"]["minAvailable"] < deployment["spec"]["replicas"]

@@ -148,7 +148,9 @@ def test_a_run_writes_registers_and_is_ruff_clean(fresh_project: Path) -> None:
     assert f"app.include_router({LONG}_router, prefix=settings.api_prefix)" in main_py
     models = (fresh_project / "app" / "models.py").read_text()
     assert '"YearlyPurchaseOrderLineAdjustment"' in models
-    assert f' | app.{LONG}", "app.users"' in (fresh_project / "pyproject.toml").read_text()
+    assert (
+        f' | app.{LONG}", "app.jobs", "app.users"' in (fresh_project / "pyproject.toml").read_text()
+    )
     router = (fresh_project / "app" / LONG / "router.py").read_text()
     assert f'prefix="/{LONG.replace("_", "-")}"' in router
     assert f'"/{{{LONG.removesuffix("s")}_id:int}}"' in router
