@@ -1,6 +1,7 @@
 """Per-worker runtime series: database pool use, time waited for a connection, event-loop lag
-and resident memory. A task samples them once a second (nothing per request but the pool's
-wait timing); under gunicorn each worker's gauges carry its `pid`, dead workers' are dropped."""
+and resident memory. A task samples them once a second; per request, nothing (a checkout is
+timed only when it finds no idle connection). Under gunicorn each worker's gauges carry its
+`pid`; dead workers' are dropped."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class RuntimeMetrics:
         self.memory = gauge("worker_resident_memory_bytes", "Resident memory of the worker.")
         self.wait = Histogram(
             "db_pool_wait_seconds",
-            "Time a checkout waited for a database connection (free or newly opened).",
+            "Time a checkout that found no idle connection took to get one (freed or opened).",
             buckets=WAIT_BUCKETS,
             registry=registry,
         )

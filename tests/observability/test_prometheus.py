@@ -261,8 +261,10 @@ def test_pool_and_runtime_series_come_from_each_worker(stack: Stack) -> None:
         pids = {series["metric"]["pid"] for series in stack.query(f'{name}{{job="{JOB}"}}')}
         assert len(pids) == 2, name
     assert stack.value(f'sum(db_pool_max_connections{{job="{JOB}"}})') == 2 * 20
-    checkouts = stack.value(f'sum(db_pool_wait_seconds_count{{job="{JOB}"}})')
-    assert checkouts >= stack.load.statuses["read", 200]  # every read took a connection
+    # Timed: the checkouts that found no idle connection (at least each worker's first ones,
+    # which opened one), not the many that found one idle.
+    timed = stack.value(f'sum(db_pool_wait_seconds_count{{job="{JOB}"}})')
+    assert 2 <= timed < stack.load.statuses["read", 200]
     assert 10e6 < stack.value(f'min(worker_resident_memory_bytes{{job="{JOB}"}})') < 2e9
     assert stack.value(f'max(event_loop_lag_seconds{{job="{JOB}"}})') < 5
 
