@@ -93,9 +93,6 @@ class Settings(BaseSettings):
     SERVICE_TOKEN_REQUIRED: bool = False
     SECRET_KEY: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1, le=60 * 24 * 30)
-    AUTH_CACHE_SECONDS: float = Field(
-        default=5, ge=0, le=300, description="Seconds a worker trusts an account's looked-up state"
-    )
     OPEN_REGISTRATION: bool = True
     FIRST_SUPERUSER_EMAIL: str = "admin@example.com"
     FIRST_SUPERUSER_PASSWORD: SecretStr = SecretStr(DEFAULT_SUPERUSER_PASSWORD)

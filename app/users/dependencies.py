@@ -17,7 +17,7 @@ from app.core.principal import SERVICE_PRINCIPAL, Principal
 from app.core.schemas import MAX_ID, RowId
 from app.core.security import InvalidTokenError as MalformedTokenError
 from app.core.security import decode_access_token, is_valid_service_token
-from app.users import principal_cache, service
+from app.users import service
 from app.users.exceptions import (
     InvalidTokenError,
     NotAuthenticatedError,
@@ -51,13 +51,11 @@ async def get_principal(
 ) -> Principal:
     """Who is calling, from the service token or a bearer token.
 
-    A bearer token names an account, which must exist and be active. What was read about an
-    active account (that it is active, and whether it is a superuser) is trusted by this
-    worker for `AUTH_CACHE_SECONDS` without a query. A change made through the users service
-    (update, deactivation, role change, password change, deletion) clears the entry in this
-    process at once; a change made by another worker or process, or straight in the
-    database, takes effect here within `AUTH_CACHE_SECONDS`. Inactive and missing accounts
-    are never cached. With `AUTH_CACHE_SECONDS=0` every request reads the account.
+    A bearer token names an account and the account's token generation when it was issued.
+    The account is read on every request: it must exist, be active and still be at that
+    generation. A password change or reset, a deactivation, a role change or "log out
+    everywhere" moves the generation on, so every token issued before is refused at once, by
+    every worker and replica (the database is the one place they all read).
     """
     settings = request_settings(request)
     if service_token is not None:
@@ -67,24 +65,20 @@ async def get_principal(
     if bearer is None:
         raise NotAuthenticatedError("send a bearer token or the service token")
     try:
-        subject = decode_access_token(bearer, settings.SECRET_KEY.get_secret_value())
+        claims = decode_access_token(bearer, settings.SECRET_KEY.get_secret_value())
     except MalformedTokenError:
         raise InvalidTokenError from None
+    subject = claims.subject
     valid = subject.isascii() and subject.isdigit() and len(subject) <= len(str(MAX_ID))
     if not (valid and 0 < int(subject) <= MAX_ID):
         raise InvalidTokenError  # signed, but no id an account can have
-    user_id = int(subject)
-    cache = principal_cache.for_app(request.app)
-    is_superuser = cache.get(user_id)
-    if is_superuser is not None:
-        return Principal(user_id=user_id, is_superuser=is_superuser)
-    since = cache.generation()
-    user = await _active_user(session, user_id)
+    user = await _active_user(session, int(subject))
+    if user.token_generation != claims.generation:
+        raise InvalidTokenError  # revoked: issued before the account's last revocation
     # The identity map holds rows weakly: keep this one, so `CurrentUser` in the same request
     # finds it there instead of reading the account a second time.
     session.info[_LOADED_ACCOUNT] = user
-    cache.put(user_id, user.is_superuser, since=since)
-    return Principal(user_id=user_id, is_superuser=user.is_superuser)
+    return Principal(user_id=user.id, is_superuser=user.is_superuser)
 
 
 async def _active_user(session: AsyncSession, user_id: int) -> User:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, String, false, true
+from sqlalchemy import Boolean, Integer, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, TimestampMixin
@@ -12,6 +12,8 @@ EMAIL_MAX_LENGTH = 320
 
 class User(TimestampMixin, Base):
     __tablename__ = "users"
+    # SQLite would hand a deleted account's id to the next one: never reuse an id.
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Stored lower-cased by the service, so the unique constraint is case-insensitive.
@@ -23,6 +25,11 @@ class User(TimestampMixin, Base):
     )
     is_superuser: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false(), nullable=False
+    )
+    # Moved on by every revocation (password change or reset, deactivation, role change, log
+    # out everywhere): a token carrying an older generation is refused.
+    token_generation: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", nullable=False
     )
 
     def __repr__(self) -> str:

@@ -45,7 +45,10 @@ async def login(
     await check_login(request, form.username)
     user = await service.authenticate(session, form.username, form.password)
     token = create_access_token(
-        str(user.id), settings.SECRET_KEY.get_secret_value(), settings.ACCESS_TOKEN_EXPIRE_MINUTES
+        str(user.id),
+        settings.SECRET_KEY.get_secret_value(),
+        settings.ACCESS_TOKEN_EXPIRE_MINUTES,
+        generation=user.token_generation,
     )
     return Token(access_token=token.token, expires_in=token.expires_in)
 

@@ -3,12 +3,11 @@ session dependency commits once."""
 
 from __future__ import annotations
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import hash_password, verify_password
-from app.users import principal_cache
 from app.users.exceptions import (
     EmailAlreadyRegisteredError,
     InvalidCredentialsError,
@@ -25,6 +24,10 @@ from app.users.schemas import (
     UserUpdateMe,
 )
 
+# An admin's change to one of these ends the account's sessions (a password reset does too;
+# roles need not: every request reads them afresh).
+REVOKING_FIELDS = ("is_active",)
+
 
 async def get(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
@@ -35,16 +38,10 @@ async def get_by_email(session: AsyncSession, email: str) -> User | None:
     return result.scalar_one_or_none()
 
 
-def _forget_principal(session: AsyncSession, user_id: int) -> None:
-    """Make this process's bearer-token checks read the account again: now, and once more
-    after the commit, so a request that read the old row meanwhile cannot keep it cached."""
-    principal_cache.evict(user_id)
-    event.listen(
-        session.sync_session,
-        "after_commit",
-        lambda _session: principal_cache.evict(user_id),
-        once=True,
-    )
+def revoke_tokens(user: User) -> None:
+    """Refuse every token issued to the account so far, on every worker at once: each request
+    compares its token's generation with the account's."""
+    user.token_generation += 1
 
 
 def _check_strength(password: str, min_length: int) -> None:
@@ -79,7 +76,6 @@ async def create(
     )
     session.add(user)
     await _flush_unique(session, user.email)
-    _forget_principal(session, user.id)  # SQLite may hand out a deleted account's id again
     return user
 
 
@@ -124,6 +120,10 @@ async def update(
     if password is not None:
         _check_strength(password, min_password_length)
         user.hashed_password = await hash_password(password)
+    if password is not None or any(
+        field in data and data[field] != getattr(user, field) for field in REVOKING_FIELDS
+    ):
+        revoke_tokens(user)
     return await _apply(session, user, data)
 
 
@@ -136,7 +136,6 @@ async def _apply(session: AsyncSession, user: User, data: dict[str, object]) -> 
     for field, value in data.items():
         setattr(user, field, value)
     await _flush_unique(session, user.email)
-    _forget_principal(session, user.id)
     return user
 
 
@@ -148,14 +147,13 @@ async def change_password(
         raise WrongCurrentPasswordError
     _check_strength(change.new_password, min_password_length)
     user.hashed_password = await hash_password(change.new_password)
+    revoke_tokens(user)
     await session.flush()
-    _forget_principal(session, user.id)
 
 
 async def delete(session: AsyncSession, user: User) -> None:
     await session.delete(user)
     await session.flush()
-    _forget_principal(session, user.id)
 
 
 async def list_page(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[User], int]:

@@ -35,7 +35,7 @@ async def test_a_signed_token_naming_no_possible_account_is_401(
     async with app_factory() as (app, client):
         secret = app.state.settings.SECRET_KEY.get_secret_value()
         now = int(time.time())
-        claims = {"sub": subject, "iat": now, "exp": now + 60, "type": "access"}
+        claims = {"sub": subject, "gen": 0, "iat": now, "exp": now + 60, "type": "access"}
         token = jwt.encode(claims, secret, algorithm="HS256")
         response = await client.get(f"{API}/items", headers={"Authorization": f"Bearer {token}"})
     assert_problem(response, 401, "invalid_token")
