@@ -5,6 +5,6 @@ Add a line here when you add a domain (the domain scaffolder does it for you).
 
 from app.core.db import Base
 from app.items.models import Item
-from app.users.models import User
+from app.users.models import ApiKey, RefreshToken, Role, User, UserRole
 
-__all__ = ["Base", "Item", "User"]
+__all__ = ["ApiKey", "Base", "Item", "RefreshToken", "Role", "User", "UserRole"]

@@ -31,6 +31,7 @@ async def create_user(
     is_superuser: bool = False,
     is_active: bool = True,
 ) -> tuple[int, str]:
+    """An account; `is_superuser` gives it the built-in admin role (every permission)."""
     email = email or f"user-{secrets.token_hex(4)}@example.com"
     settings: Settings = application.state.settings
     async with application.state.session_factory() as session, session.begin():
@@ -38,7 +39,7 @@ async def create_user(
             session,
             UserCreate(email=email, password=password, full_name="Test User"),
             min_password_length=settings.PASSWORD_MIN_LENGTH,
-            is_superuser=is_superuser,
+            is_admin=is_superuser,
         )
         user.is_active = is_active
         return user.id, user.email

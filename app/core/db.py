@@ -23,6 +23,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from app.core.config import Settings
+from app.core.errors import AppError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -181,6 +182,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             await session.commit()
+        except AppError as error:
+            await (session.commit() if error.keeps_changes else session.rollback())
+            raise
         except BaseException:
             await session.rollback()
             raise

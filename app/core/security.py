@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 import time
@@ -131,6 +132,17 @@ def _verified_claims(token: str, secret: str) -> tuple[AccessClaims, float]:
     if type(generation) is not int or not 0 <= generation <= MAX_GENERATION:
         raise jwt.InvalidTokenError("no token generation")
     return AccessClaims(subject, generation), float(claims["exp"])
+
+
+def new_secret(prefix: str = "") -> str:
+    """An opaque credential of 256 random bits (a refresh token, an API key)."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    """What is stored of a credential: its SHA-256. Random 256-bit secrets need no slow hash;
+    a lookup by digest finds the row without comparing secrets one by one."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def is_valid_service_token(presented: str | None, expected: str) -> bool:

@@ -10,10 +10,9 @@ from app.core.conditional import ETAG_HEADER, ExpectedVersion, IfNoneMatch, etag
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.items import service
-from app.items.dependencies import OwnedItem
+from app.items.dependencies import OwnedItem, Reader, VisibleItem, Writer
 from app.items.models import Item
 from app.items.schemas import ItemCreate, ItemPage, ItemQuery, ItemRead, ItemReplace, ItemUpdate
-from app.users.dependencies import CurrentPrincipal
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -35,12 +34,12 @@ WRITE = problem_responses(401, 403, 404, 412)
 )
 async def create_item(
     data: ItemCreate,
-    principal: CurrentPrincipal,
+    principal: Writer,
     session: SessionDep,
     request: Request,
     response: Response,
 ) -> Item:
-    """Create an item owned by the caller (or, for superusers, by `owner_id`)."""
+    """Create an item owned by the caller (or, with items:write_all, by `owner_id`)."""
     item = await service.create(session, principal, data)
     response.headers["Location"] = str(request.url_for("read_item", item_id=item.id).path)
     response.headers["ETag"] = etag(item.version)
@@ -50,10 +49,10 @@ async def create_item(
 @router.get("", response_model=ItemPage, responses=problem_responses(401, 403))
 async def list_items(
     query: Annotated[ItemQuery, Query()],
-    principal: CurrentPrincipal,
+    principal: Reader,
     session: SessionDep,
 ) -> ItemPage:
-    """The caller's items (everyone's for superusers), one keyset page at a time."""
+    """The caller's items (everyone's with items:read_all), one keyset page at a time."""
     items, next_cursor = await service.list_page(session, principal, query)
     return ItemPage(items=[ItemRead.model_validate(i) for i in items], next_cursor=next_cursor)
 
@@ -68,7 +67,7 @@ async def list_items(
     },
 )
 async def read_item(
-    item: OwnedItem, response: Response, if_none_match: IfNoneMatch = None
+    item: VisibleItem, response: Response, if_none_match: IfNoneMatch = None
 ) -> Item | Response:
     """One item; `If-None-Match` with its current ETag answers 304."""
     tag = etag(item.version)

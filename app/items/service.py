@@ -32,6 +32,7 @@ from app.items.exceptions import (
     OwnerRequiredError,
 )
 from app.items.models import TITLE_MAX_LENGTH, Item
+from app.items.permissions import ITEMS
 from app.items.schemas import ItemCreate, ItemQuery, ItemReplace, ItemUpdate
 from app.users import service as users
 
@@ -49,15 +50,18 @@ async def get(session: AsyncSession, item_id: int) -> Item | None:
     return await session.get(Item, item_id)
 
 
-async def get_visible(session: AsyncSession, principal: Principal, item_id: int) -> Item | None:
-    """The item, or None when it does not exist or the caller may not see it."""
+async def get_visible(
+    session: AsyncSession, principal: Principal, item_id: int, *, everyones: str
+) -> Item | None:
+    """The item, or None when it does not exist or is another's and the caller lacks the
+    `everyones` permission."""
     item = await get(session, item_id)
-    return item if item is not None and may_see(principal, item.owner_id) else None
+    return item if item is not None and may_see(principal, item.owner_id, everyones) else None
 
 
 async def resolve_owner(session: AsyncSession, principal: Principal, requested: int | None) -> int:
-    """Whose new item this is: the caller's own; superusers and services may name a user."""
-    if not principal.is_superuser:
+    """Whose new item this is: the caller's own; holders of items:write_all may name a user."""
+    if not principal.has(ITEMS.write_all):
         if requested is not None and requested != principal.user_id:
             raise OwnerNotAllowedError
         assert principal.user_id is not None  # noqa: S101 (only the service caller has no id)
@@ -120,7 +124,7 @@ async def _write(
 
 def _filtered(principal: Principal, query: ItemQuery) -> Select[Item]:
     statement = select(Item)
-    owner_id = visible_owner(principal)
+    owner_id = visible_owner(principal, ITEMS.read_all)
     if owner_id is not None:
         statement = statement.where(Item.owner_id == owner_id)
     if query.q:

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import hash_password, verify_password
+from app.users import roles
 from app.users.exceptions import (
     EmailAlreadyRegisteredError,
     InvalidCredentialsError,
@@ -62,7 +63,7 @@ async def create(
     data: UserCreate,
     *,
     min_password_length: int,
-    is_superuser: bool = False,
+    is_admin: bool = False,
 ) -> User:
     _check_strength(data.password, min_password_length)
     if await get_by_email(session, data.email) is not None:
@@ -72,17 +73,18 @@ async def create(
         full_name=data.full_name,
         hashed_password=await hash_password(data.password),
         is_active=True,
-        is_superuser=is_superuser,
     )
     session.add(user)
     await _flush_unique(session, user.email)
+    if is_admin:
+        await roles.grant(session, user, await roles.admin_role(session))
     return user
 
 
 async def sign_up(
     session: AsyncSession, data: UserCreate, *, registration_open: bool, min_password_length: int
 ) -> User:
-    """A new account of its own making: never a superuser, and only while sign-up is open."""
+    """A new account of its own making: no role, and only while sign-up is open."""
     if not registration_open:
         raise RegistrationClosedError
     return await create(session, data, min_password_length=min_password_length)
@@ -165,7 +167,8 @@ async def list_page(session: AsyncSession, *, limit: int, offset: int) -> tuple[
 async def ensure_superuser(
     session: AsyncSession, email: str, password: str, *, min_password_length: int
 ) -> tuple[User, bool]:
-    """The first superuser, created once; (user, created). An existing account is left as is."""
+    """The first superuser, created once and given the admin role; (user, created). An
+    existing account is left as is."""
     existing = await get_by_email(session, email)
     if existing is not None:
         return existing, False
@@ -173,6 +176,6 @@ async def ensure_superuser(
         session,
         UserCreate(email=email, password=password, full_name="Administrator"),
         min_password_length=min_password_length,
-        is_superuser=True,
+        is_admin=True,
     )
     return user, True

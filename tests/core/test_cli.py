@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.cli import main
-from app.users.models import User
+from app.users.models import Role, User, UserRole
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,17 +30,23 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
     )
 
 
-async def _superusers(url: str, *, remove: bool) -> list[tuple[str, bool]]:
+async def _superusers(url: str, *, remove: bool) -> list[tuple[str, str | None]]:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as connection:
-            rows = (await connection.execute(select(User.email, User.is_superuser))).all()
+            rows = (
+                await connection.execute(
+                    select(User.email, Role.name)
+                    .outerjoin(UserRole, UserRole.user_id == User.id)
+                    .outerjoin(Role, Role.id == UserRole.role_id)
+                )
+            ).all()
             if remove:
                 await connection.execute(User.__table__.delete())
                 await connection.commit()
     finally:
         await engine.dispose()
-    return [(email, is_superuser) for email, is_superuser in rows]
+    return [(email, role) for email, role in rows]
 
 
 def test_create_superuser_command_is_idempotent(database_url: str, tmp_path: Path) -> None:
@@ -60,7 +66,7 @@ def test_create_superuser_command_is_idempotent(database_url: str, tmp_path: Pat
         assert "superuser ops@example.com already exists" in second.stdout + second.stderr
     finally:
         rows = asyncio.run(_superusers(database_url, remove=True))
-    assert rows == [("ops@example.com", True)]
+    assert rows == [("ops@example.com", "admin")]
 
 
 def test_invalid_settings_stop_the_command_with_one_line(tmp_path: Path) -> None:

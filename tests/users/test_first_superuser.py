@@ -1,4 +1,4 @@
-"""The first superuser is created once, from settings, by a command."""
+"""The first superuser is created once, from settings, by a command, holding the admin role."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.cli import create_superuser
-from app.users.models import User
+from app.users.models import Role, User, UserRole
 from tests.conftest import SettingsFactory
 
 
@@ -19,9 +19,15 @@ async def test_create_superuser_is_idempotent(make_settings: SettingsFactory) ->
     engine = create_async_engine(settings.DATABASE_URL)
     try:
         async with engine.connect() as connection:
-            rows = (await connection.execute(select(User.email, User.is_superuser))).all()
+            rows = (
+                await connection.execute(
+                    select(User.email, Role.name)
+                    .outerjoin(UserRole, UserRole.user_id == User.id)
+                    .outerjoin(Role, Role.id == UserRole.role_id)
+                )
+            ).all()
             await connection.execute(User.__table__.delete())
             await connection.commit()
     finally:
         await engine.dispose()
-    assert [tuple(r) for r in rows] == [("root@example.com", True)]
+    assert [tuple(r) for r in rows] == [("root@example.com", "admin")]

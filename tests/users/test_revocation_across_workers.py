@@ -92,6 +92,24 @@ def test_a_change_through_one_worker_refuses_the_old_token_on_the_other(server: 
                 done = one.patch(f"{API}/users/{user_id}", json=change_by_admin, headers=service)
             assert done.status_code in (200, 204), done.text
             assert other.get(f"{API}/items", headers=token).status_code == 401, change_by_admin
+
+        # Log out everywhere through one worker: the other refuses the token at once.
+        sign_up("leaves@example.com")
+        token = _token(one, "leaves@example.com")
+        assert other.get(f"{API}/items", headers=token).status_code == 200
+        assert one.post(f"{API}/auth/logout-everywhere", headers=token).status_code == 204
+        assert other.get(f"{API}/items", headers=token).status_code == 401
+
+        # A role taken away through one worker: the other refuses what it allowed at once.
+        user_id = sign_up("demoted@example.com")
+        token = _token(one, "demoted@example.com")
+        role = {"name": "account-admins", "permissions": ["users:admin"]}
+        assert one.post(f"{API}/roles", json=role, headers=service).status_code == 201
+        roles_url = f"{API}/users/{user_id}/roles"
+        assert one.put(roles_url, json={"roles": [role["name"]]}, headers=service).is_success
+        assert other.get(f"{API}/users", headers=token).status_code == 200
+        assert one.put(roles_url, json={"roles": []}, headers=service).is_success
+        assert other.get(f"{API}/users", headers=token).status_code == 403
     finally:
         one.close()
         other.close()
