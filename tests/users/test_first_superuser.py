@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from app.cli import create_superuser
-from app.users.models import Role, User, UserRole
 from tests.conftest import SettingsFactory
+from tests.factories import accounts_and_roles
 
 
 async def test_create_superuser_is_idempotent(make_settings: SettingsFactory) -> None:
@@ -16,18 +13,4 @@ async def test_create_superuser_is_idempotent(make_settings: SettingsFactory) ->
     )
     assert await create_superuser(settings) is True
     assert await create_superuser(settings) is False
-    engine = create_async_engine(settings.DATABASE_URL)
-    try:
-        async with engine.connect() as connection:
-            rows = (
-                await connection.execute(
-                    select(User.email, Role.name)
-                    .outerjoin(UserRole, UserRole.user_id == User.id)
-                    .outerjoin(Role, Role.id == UserRole.role_id)
-                )
-            ).all()
-            await connection.execute(User.__table__.delete())
-            await connection.commit()
-    finally:
-        await engine.dispose()
-    assert [tuple(r) for r in rows] == [("root@example.com", "admin")]
+    assert await accounts_and_roles(settings.DATABASE_URL) == [("root@example.com", "admin")]
