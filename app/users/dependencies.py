@@ -60,7 +60,8 @@ async def get_principal(
     service_token: Annotated[str | None, Depends(service_token_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
-    """Who is calling: the service token, else an API key, else a bearer token.
+    """Who is calling: the service token, else an API key, else a bearer token. Every
+    credential the request carries must be valid: a wrong one is 401 whatever else it sends.
 
     A bearer token names an account and the account's token generation when it was issued.
     The account and its roles are read on every request: it must exist, be active and still
@@ -70,22 +71,33 @@ async def get_principal(
     or taken away applies at the next request. Wrong secrets count against the client's
     address like wrong passwords do.
     """
+    found: list[Principal] = []
     if service_token is not None:
-        await check_secret_failures(request, "service-token")
-        if is_valid_service_token(service_token, request_settings(request).service_token):
-            return SERVICE_PRINCIPAL
-        await count_secret_failure(request, "service-token")
-        raise InvalidTokenError("the service token is not valid")
+        found.append(await _service_principal(request, service_token))
     if api_key is not None:
-        await check_secret_failures(request, "api-key")
-        try:
-            return await api_keys.authenticate(session, api_key)
-        except InvalidApiKeyError:
-            await count_secret_failure(request, "api-key")
-            raise
-    if bearer is None:
+        found.append(await _key_principal(request, session, api_key))
+    if bearer is not None:
+        found.append(await _bearer_principal(request, session, bearer))
+    if not found:
         raise NotAuthenticatedError("send a bearer token, an API key or the service token")
-    return await _bearer_principal(request, session, bearer)
+    return found[0]
+
+
+async def _service_principal(request: Request, token: str) -> Principal:
+    await check_secret_failures(request, "service-token")
+    if is_valid_service_token(token, request_settings(request).service_token):
+        return SERVICE_PRINCIPAL
+    await count_secret_failure(request, "service-token")
+    raise InvalidTokenError("the service token is not valid")
+
+
+async def _key_principal(request: Request, session: AsyncSession, key: str) -> Principal:
+    await check_secret_failures(request, "api-key")
+    try:
+        return await api_keys.authenticate(session, key)
+    except InvalidApiKeyError:
+        await count_secret_failure(request, "api-key")
+        raise
 
 
 async def _bearer_principal(request: Request, session: AsyncSession, bearer: str) -> Principal:

@@ -124,3 +124,20 @@ async def test_scopes_must_be_declared_permissions(
         KEYS, json={"name": "x", "scopes": ["items:fly"]}, headers=user.headers
     )
     assert_problem(refused, 422, "unknown_permission")
+
+
+async def test_a_wrong_credential_is_refused_whatever_else_the_request_carries(
+    client: AsyncClient, application: FastAPI
+) -> None:
+    user = await account(application, client)
+    key = {"X-API-Key": str((await _key(client, user.headers))["key"])}
+    wrong_key = {"X-API-Key": "sk_wrong"}
+    for headers in (
+        {**service_headers(application), **wrong_key},
+        {**user.headers, **wrong_key},
+        {**key, "Authorization": "Bearer not-a-token"},
+        {**key, "X-Token": "wrong-service-token"},
+    ):
+        assert (await client.get(f"{API}/items", headers=headers)).status_code == 401, headers
+    both = await client.get(f"{API}/users/me/permissions", headers={**user.headers, **key})
+    assert both.json() == ["items:read"]  # a valid key is taken before the token
