@@ -38,6 +38,7 @@ async def test_a_key_reads_within_its_scopes_and_is_shown_once(
     by_key = {"X-API-Key": key}
     listed = await client.get(f"{API}/items", headers=by_key)
     assert [i["title"] for i in listed.json()["items"]] == ["mine"]
+    assert listed.headers["cache-control"] == "no-store"  # credentialed: no shared cache keeps it
     write = await client.post(f"{API}/items", json={"title": "no"}, headers=by_key)
     assert_problem(write, 403, "permission_required")
     mine = (await client.get(KEYS, headers=user.headers)).json()
