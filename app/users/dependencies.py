@@ -56,9 +56,9 @@ _LOADED_ACCOUNT = "users.principal_account"
 async def get_principal(
     request: Request,
     session: SessionDep,
-    bearer: Annotated[str | None, Depends(oauth2_scheme)],
-    service_token: Annotated[str | None, Depends(service_token_scheme)],
-    api_key: Annotated[str | None, Depends(api_key_scheme)],
+    _bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    _service_token: Annotated[str | None, Depends(service_token_scheme)],
+    _api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
     """Who is calling: the service token, else an API key, else a bearer token. Every
     credential the request carries must be valid: a wrong one is 401 whatever else it sends.
@@ -71,13 +71,19 @@ async def get_principal(
     or taken away applies at the next request. Wrong secrets count against the client's
     address like wrong passwords do.
     """
+    # The schemes above only document the credentials; a header sent at all is checked here,
+    # an empty or malformed one too (the schemes would quietly treat it as absent).
+    headers = request.headers
     found: list[Principal] = []
-    if service_token is not None:
+    if (service_token := headers.get(SERVICE_TOKEN_HEADER)) is not None:
         found.append(await _service_principal(request, service_token))
-    if api_key is not None:
+    if (api_key := headers.get(API_KEY_HEADER)) is not None:
         found.append(await _key_principal(request, session, api_key))
-    if bearer is not None:
-        found.append(await _bearer_principal(request, session, bearer))
+    if (authorization := headers.get("Authorization")) is not None:
+        scheme, _, bearer = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not bearer.strip():
+            raise InvalidTokenError("send Authorization: Bearer <access token>")
+        found.append(await _bearer_principal(request, session, bearer.strip()))
     if not found:
         raise NotAuthenticatedError("send a bearer token, an API key or the service token")
     return found[0]
