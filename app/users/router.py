@@ -11,7 +11,7 @@ from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.ratelimit import check_login
 from app.users import auth_routes, key_routes, role_routes, service
-from app.users.dependencies import AdminPrincipal, CurrentUser, ValidUser
+from app.users.dependencies import AdminPrincipal, CurrentUser, SignedInUser, ValidUser
 from app.users.models import User
 from app.users.schemas import (
     PasswordChange,
@@ -61,8 +61,9 @@ async def read_me(user: CurrentUser) -> User:
     tags=["users"],
     responses=problem_responses(401, 403, 409),
 )
-async def update_me(changes: UserUpdateMe, user: CurrentUser, session: SessionDep) -> User:
-    """Change your own email or name (never your roles)."""
+async def update_me(changes: UserUpdateMe, user: SignedInUser, session: SessionDep) -> User:
+    """Change your own email or name (never your roles); signed in with a password, not a
+    key."""
     return await service.update_me(session, user, changes)
 
 
@@ -74,7 +75,7 @@ async def update_me(changes: UserUpdateMe, user: CurrentUser, session: SessionDe
 )
 async def change_password(
     change: PasswordChange,
-    user: CurrentUser,
+    user: SignedInUser,
     session: SessionDep,
     settings: SettingsDep,
     request: Request,

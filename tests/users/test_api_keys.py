@@ -62,7 +62,7 @@ async def test_a_key_never_holds_more_than_its_owner(
     assert (await client.get(f"{API}/users/me/permissions", headers=by_key)).json() == []
 
 
-async def test_keys_cannot_make_keys_or_end_sessions(
+async def test_keys_cannot_make_keys_end_sessions_or_change_the_account(
     client: AsyncClient, application: FastAPI
 ) -> None:
     user = await account(application, client)
@@ -71,6 +71,11 @@ async def test_keys_cannot_make_keys_or_end_sessions(
     assert_problem(made, 403, "session_required")
     out = await client.post(f"{API}/auth/logout-everywhere", headers=by_key)
     assert_problem(out, 403, "session_required")
+    renamed = await client.patch(f"{API}/users/me", json={"email": "k@example.com"}, headers=by_key)
+    assert_problem(renamed, 403, "session_required")
+    change = {"current_password": "x", "new_password": "y" * 16}
+    changed = await client.post(f"{API}/users/me/password", json=change, headers=by_key)
+    assert_problem(changed, 403, "session_required")
 
 
 async def test_revoked_expired_and_unknown_keys_are_refused(
