@@ -30,7 +30,7 @@ PY=.venv/bin/python
 
 echo "-- scaffold orders in $COPY"
 $PY -m tools.new_domain orders
-ls migrations/versions/[0-9][0-9][0-9][0-9]_create_orders.py
+compgen -G 'migrations/versions/*_create_orders.py' >/dev/null  # numbered after the last one
 
 echo "-- a second run and a bad name are refused, writing nothing"
 before="$(find app tests migrations pyproject.toml -type f -not -path '*/__pycache__/*' | sort | xargs sha1sum)"
@@ -80,5 +80,11 @@ assert not missing, f"missing from /openapi.json: {sorted(missing)}"
 converters = sorted(path for path in paths if ":" in path)
 assert not converters, f"path converters leak into /openapi.json: {converters}"
 print(f"openapi lists {len(operations)} orders operations")
+
+from app.core.permissions import declared
+
+mine = sorted(name for name in declared() if name.startswith("orders:"))
+assert mine == ["orders:read", "orders:read_all", "orders:write", "orders:write_all"], mine
+print(f"orders declares its own permissions: {', '.join(mine)}")
 PY
 echo "product checks passed"

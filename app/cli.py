@@ -12,6 +12,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_session_factory
 from app.core.logging import setup_logging
 from app.users import service as users
+from app.users import sessions
 
 
 async def create_superuser(settings: Settings) -> bool:
@@ -31,18 +32,34 @@ async def create_superuser(settings: Settings) -> bool:
     return created
 
 
+async def purge_tokens(settings: Settings) -> int:
+    """Delete the expired refresh tokens; how many went (run it daily, e.g. from cron)."""
+    engine = create_engine(settings)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            purged = await sessions.purge_expired(session)
+    finally:
+        await engine.dispose()
+    logger.info("purged {} expired refresh tokens", purged)
+    return purged
+
+
+COMMANDS = {"create-superuser": create_superuser, "purge-tokens": purge_tokens}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app.cli", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("create-superuser", help="create the first superuser (idempotent)")
+    commands.add_parser("purge-tokens", help="delete the expired refresh tokens")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    _parser().parse_args(argv)  # one command today: argparse answers --help, refuses others
+    command = _parser().parse_args(argv).command
     settings = get_settings()
     setup_logging(settings)
-    asyncio.run(create_superuser(settings))
+    asyncio.run(COMMANDS[command](settings))
     return 0
 
 

@@ -26,9 +26,8 @@ costs besides its requests (the signals, the connections) cancelling out. `--rep
 such pairs per scenario, to see the spread. The kernel's work is not counted.
 
 Under valgrind a request takes ~50x longer, so everything that is timed rather than counted
-shifts: a loop turn finds more requests ready, and the per-worker account cache
-(`AUTH_CACHE_SECONDS`) expires ~50x more often per request; the server's own timers (uvicorn's
-tick every 0.1 s) run ~50x more often per request too. Needs `valgrind`, PostgreSQL, and a
+shifts: a loop turn finds more requests ready, and the server's own timers (uvicorn's tick
+every 0.1 s) run ~50x more often per request. Needs `valgrind`, PostgreSQL, and a
 CPython whose `os_getloadavg` symbol valgrind can see (not stripped).
 """
 

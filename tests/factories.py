@@ -7,9 +7,12 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import Settings
 from app.users import service as users
+from app.users.models import Role, User, UserRole
 from app.users.schemas import UserCreate
 
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
@@ -31,6 +34,7 @@ async def create_user(
     is_superuser: bool = False,
     is_active: bool = True,
 ) -> tuple[int, str]:
+    """An account; `is_superuser` gives it the built-in admin role (every permission)."""
     email = email or f"user-{secrets.token_hex(4)}@example.com"
     settings: Settings = application.state.settings
     async with application.state.session_factory() as session, session.begin():
@@ -38,7 +42,7 @@ async def create_user(
             session,
             UserCreate(email=email, password=password, full_name="Test User"),
             min_password_length=settings.PASSWORD_MIN_LENGTH,
-            is_superuser=is_superuser,
+            is_admin=is_superuser,
         )
         user.is_active = is_active
         return user.id, user.email
@@ -64,3 +68,22 @@ async def account(
 def service_headers(application: FastAPI) -> dict[str, str]:
     settings: Settings = application.state.settings
     return {"X-Token": settings.service_token}
+
+
+async def accounts_and_roles(url: str) -> list[tuple[str, str | None]]:
+    """(email, role name) of every account in the database at `url`, which is then emptied of
+    accounts (for tests that ran the CLI in another process)."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(User.email, Role.name)
+                .outerjoin(UserRole, UserRole.user_id == User.id)
+                .outerjoin(Role, Role.id == UserRole.role_id)
+            )
+            found = [(email, role) for email, role in rows]
+            await connection.execute(User.__table__.delete())
+            await connection.commit()
+    finally:
+        await engine.dispose()
+    return found

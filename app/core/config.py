@@ -114,10 +114,8 @@ class Settings(BaseSettings):
     X_TOKEN: SecretStr = SecretStr("")
     SERVICE_TOKEN_REQUIRED: bool = False
     SECRET_KEY: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
-    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=30, ge=1, le=60 * 24 * 30)
-    AUTH_CACHE_SECONDS: float = Field(
-        default=5, ge=0, le=300, description="Seconds a worker trusts an account's looked-up state"
-    )
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=15, ge=1, le=60 * 24)
+    REFRESH_TOKEN_EXPIRE_DAYS: int = Field(default=14, ge=1, le=365)
     OPEN_REGISTRATION: bool = True
     FIRST_SUPERUSER_EMAIL: str = "admin@example.com"
     FIRST_SUPERUSER_PASSWORD: SecretStr = SecretStr(DEFAULT_SUPERUSER_PASSWORD)

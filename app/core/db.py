@@ -24,6 +24,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool, PoolProxiedConnecti
 from sqlalchemy.types import TypeDecorator
 
 from app.core.config import Settings
+from app.core.errors import AppError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -215,6 +216,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             await session.commit()
+        except AppError as error:
+            await (session.commit() if error.keeps_changes else session.rollback())
+            raise
         except BaseException:
             await session.rollback()
             raise

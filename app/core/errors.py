@@ -50,6 +50,9 @@ class AppError(Exception):
     status_code: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
     title: ClassVar[str] = "Bad request"
+    # The request's writes are committed before this error answers: a refusal that records
+    # something (a replayed refresh token revoking its session) must not be rolled back.
+    keeps_changes: ClassVar[bool] = False
 
     def __init__(self, detail: str | None = None, *, headers: Mapping[str, str] | None = None):
         super().__init__(detail or self.title)

@@ -111,7 +111,7 @@ DOCS_CSP = (
 )
 DOCS_PATHS = ("/docs", "/redoc")
 PROBE_PATH_PREFIX = "/health/"
-_AUTH_HEADERS = frozenset({b"authorization", b"x-token"})
+_AUTH_HEADERS = frozenset({b"authorization", b"x-token", b"x-api-key"})
 _CACHE_CONTROL = b"cache-control"
 _NO_STORE = (_CACHE_CONTROL, b"no-store")
 

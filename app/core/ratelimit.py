@@ -130,3 +130,35 @@ async def check_login(request: Request, account: str) -> None:
         raise RateLimitUnavailableError(headers={"Retry-After": "5"}) from None
     if max(waits):
         raise RateLimitedError(max(waits))
+
+
+async def check_secret_failures(request: Request, kind: str) -> None:
+    """429 when this client address has spent its failures at presenting a `kind` of secret
+    (a refresh token, an API key, the service token): `RATE_LIMIT_LOGIN` wrong ones a window.
+    Only failures count, so a client using a valid secret is never slowed down."""
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None:
+        return
+    address = limiter.client_address(request.scope)
+    try:
+        allowed = await limiter.exact.test(limiter.login, f"{kind}-failures", address)
+        if not allowed:
+            stats = await limiter.exact.get_window_stats(limiter.login, f"{kind}-failures", address)
+    except StorageError as error:
+        logger.warning("rate-limit storage unavailable, {} let through: {}", kind, error)
+        return
+    if not allowed:
+        raise RateLimitedError(max(1, math.ceil(stats.reset_time - time.time())))
+
+
+async def count_secret_failure(request: Request, kind: str) -> None:
+    """Count a wrong `kind` of secret against the client address."""
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None:
+        return
+    try:
+        await limiter.exact.hit(
+            limiter.login, f"{kind}-failures", limiter.client_address(request.scope)
+        )
+    except StorageError as error:
+        logger.warning("rate-limit storage unavailable, {} failure not counted: {}", kind, error)

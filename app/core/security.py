@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 import time
@@ -16,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 JWT_ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105
+MAX_GENERATION = 2**31 - 1  # the column is a PostgreSQL integer
 
 # argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): tens of ms per hash.
 # Changing these rehashes each stored password at its owner's next login.
@@ -78,12 +80,27 @@ class InvalidTokenError(Exception):
     """The token is malformed, forged, expired or not an access token."""
 
 
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """What a valid access token says: whose it is, and the account's token generation when
+    it was issued (a token of an older generation was revoked)."""
+
+    subject: str
+    generation: int
+
+
 def create_access_token(
-    subject: str, secret: str, minutes: int, now: datetime | None = None
+    subject: str,
+    secret: str,
+    minutes: int,
+    now: datetime | None = None,
+    *,
+    generation: int = 0,
 ) -> AccessToken:
     issued = now or datetime.now(UTC)
     claims = {
         "sub": subject,
+        "gen": generation,
         "iat": int(issued.timestamp()),
         "exp": int((issued + timedelta(minutes=minutes)).timestamp()),
         "type": ACCESS_TOKEN_TYPE,
@@ -91,27 +108,41 @@ def create_access_token(
     return AccessToken(jwt.encode(claims, secret, algorithm=JWT_ALGORITHM), minutes * 60)
 
 
-def decode_access_token(token: str, secret: str) -> str:
-    """The token's subject; only HS256 is accepted (never `alg: none`), `exp` is required."""
+def decode_access_token(token: str, secret: str) -> AccessClaims:
+    """The token's claims; only HS256 is accepted (never `alg: none`), `exp` is required."""
     try:
-        subject, expires_at = _verified_claims(token, secret)
+        claims, expires_at = _verified_claims(token, secret)
     except jwt.PyJWTError as error:
         raise InvalidTokenError(str(error)) from None
     if time.time() >= expires_at:  # PyJWT's rule, for a token verified earlier
         raise InvalidTokenError("Signature has expired")
-    return subject
+    return claims
 
 
 @lru_cache(maxsize=4096)
-def _verified_claims(token: str, secret: str) -> tuple[str, float]:
-    """(subject, exp) of a valid access token, remembered (an error is not): verifying costs
+def _verified_claims(token: str, secret: str) -> tuple[AccessClaims, float]:
+    """(claims, exp) of a valid access token, remembered (an error is not): verifying costs
     ~8% of an authenticated item read (bench/RESULTS.md)."""
     claims = jwt.decode(
         token, secret, algorithms=[JWT_ALGORITHM], options={"require": ["exp", "iat", "sub"]}
     )
-    if claims.get("type") != ACCESS_TOKEN_TYPE or not isinstance(claims["sub"], str):
+    subject, generation = claims["sub"], claims.get("gen")
+    if claims.get("type") != ACCESS_TOKEN_TYPE or not isinstance(subject, str):
         raise jwt.InvalidTokenError("not an access token")
-    return claims["sub"], float(claims["exp"])
+    if type(generation) is not int or not 0 <= generation <= MAX_GENERATION:
+        raise jwt.InvalidTokenError("no token generation")
+    return AccessClaims(subject, generation), float(claims["exp"])
+
+
+def new_secret(prefix: str = "") -> str:
+    """An opaque credential of 256 random bits (a refresh token, an API key)."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    """What is stored of a credential: its SHA-256. Random 256-bit secrets need no slow hash;
+    a lookup by digest finds the row without comparing secrets one by one."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def is_valid_service_token(presented: str | None, expected: str) -> bool:

@@ -8,24 +8,28 @@ from fastapi import Depends, Request
 
 from app.core.cache import app_cache
 from app.core.db import SessionDep
-from app.core.principal import may_see
+from app.core.principal import Principal, may_see
 from app.core.schemas import RowId
 from app.items import service
 from app.items.exceptions import ItemNotFoundError
 from app.items.models import Item
+from app.items.permissions import ITEMS
 from app.items.schemas import ItemRead
-from app.users.dependencies import CurrentPrincipal
+from app.users.dependencies import RequirePermission
+
+Reader = Annotated[Principal, Depends(RequirePermission(ITEMS.read))]
+Writer = Annotated[Principal, Depends(RequirePermission(ITEMS.write))]
 
 CACHE_NAMESPACE = "items"
 
 
 async def owned_item(
-    item_id: RowId, session: SessionDep, principal: CurrentPrincipal, request: Request
+    item_id: RowId, session: SessionDep, principal: Writer, request: Request
 ) -> Item:
-    """The item, if the caller may see it, to change: its cached copy, if any, is invalidated
-    when the request commits. Someone else's item is a 404, like a missing one, so ids
-    cannot be probed for existence."""
-    item = await service.get_visible(session, principal, item_id)
+    """The item, if the caller may change it (its own, or everyone's with items:write_all):
+    its cached copy, if any, is invalidated when the request commits. Someone else's item is
+    a 404, like a missing one, so ids cannot be probed for existence."""
+    item = await service.get_visible(session, principal, item_id, everyones=ITEMS.write_all)
     if item is None:
         raise ItemNotFoundError
     cache = app_cache(request)
@@ -35,13 +39,14 @@ async def owned_item(
 
 
 async def readable_item(
-    item_id: RowId, session: SessionDep, principal: CurrentPrincipal, request: Request
+    item_id: RowId, session: SessionDep, principal: Reader, request: Request
 ) -> Item | ItemRead:
-    """The item, if the caller may see it, to read: from the cache when it is on."""
+    """The item, if the caller may read it (its own, or everyone's with items:read_all):
+    from the cache when it is on."""
     cache = app_cache(request)
     item: Item | ItemRead | None
     if cache is None:
-        item = await service.get_visible(session, principal, item_id)
+        item = await service.get_visible(session, principal, item_id, everyones=ITEMS.read_all)
     else:
 
         async def load() -> bytes | None:
@@ -50,7 +55,8 @@ async def readable_item(
 
         found = await cache.get(CACHE_NAMESPACE, str(item_id), load)
         read = None if found is None else ItemRead.model_validate_json(found)
-        item = read if read is not None and may_see(principal, read.owner_id) else None
+        visible = read is not None and may_see(principal, read.owner_id, ITEMS.read_all)
+        item = read if visible else None
     if item is None:
         raise ItemNotFoundError
     return item

@@ -23,7 +23,7 @@ class InvalidCursorError(AppError):
 
 class OwnerNotAllowedError(ForbiddenError):
     code = "owner_not_allowed"
-    title = "Only superusers may create items for someone else"
+    title = "Creating items for someone else needs write_all"
 
 
 class OwnerRequiredError(AppError):

@@ -12,12 +12,11 @@ from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.jobs.models import Job
 from app.items import service
-from app.items.dependencies import OwnedItem, ReadableItem
+from app.items.dependencies import OwnedItem, ReadableItem, Reader, Writer
 from app.items.models import Item
 from app.items.schemas import ItemCreate, ItemPage, ItemQuery, ItemRead, ItemReplace, ItemUpdate
 from app.jobs.dependencies import Idempotent
 from app.jobs.schemas import JobRead
-from app.users.dependencies import CurrentPrincipal
 
 router = APIRouter(prefix="/items", tags=["items"])
 
@@ -40,12 +39,12 @@ WRITE = problem_responses(401, 403, 404, 412)
 )
 async def create_item(
     data: ItemCreate,
-    principal: CurrentPrincipal,
+    principal: Writer,
     session: SessionDep,
     request: Request,
     response: Response,
 ) -> Item:
-    """Create an item owned by the caller (or, for superusers, by `owner_id`)."""
+    """Create an item owned by the caller (or, with items:write_all, by `owner_id`)."""
     item = await service.create(session, principal, data)
     # The new item's path under the collection the client posted to (no route lookup).
     response.headers["Location"] = f"{request.url.path}/{item.id}"
@@ -67,7 +66,7 @@ async def create_item(
     dependencies=[Idempotent],
 )
 async def export_items(
-    principal: CurrentPrincipal,
+    principal: Reader,
     session: SessionDep,
     settings: SettingsDep,
     request: Request,
@@ -82,10 +81,10 @@ async def export_items(
 @router.get("", response_model=ItemPage, responses=problem_responses(401, 403))
 async def list_items(
     query: Annotated[ItemQuery, Query()],
-    principal: CurrentPrincipal,
+    principal: Reader,
     session: SessionDep,
 ) -> dict[str, object]:
-    """The caller's items (everyone's for superusers), one keyset page at a time."""
+    """The caller's items (everyone's with items:read_all), one keyset page at a time."""
     items, next_cursor = await service.list_page(session, principal, query)
     # The rows as they are: `response_model` validates and serializes them once.
     return {"items": items, "next_cursor": next_cursor}

@@ -39,6 +39,7 @@ from app.items.exceptions import (
     OwnerRequiredError,
 )
 from app.items.models import TITLE_MAX_LENGTH, Item
+from app.items.permissions import ITEMS
 from app.items.schemas import ItemCreate, ItemQuery, ItemReplace, ItemUpdate
 from app.users import service as users
 
@@ -58,15 +59,18 @@ async def get(session: AsyncSession, item_id: int) -> Item | None:
     return await session.get(Item, item_id)
 
 
-async def get_visible(session: AsyncSession, principal: Principal, item_id: int) -> Item | None:
-    """The item, or None when it does not exist or the caller may not see it."""
+async def get_visible(
+    session: AsyncSession, principal: Principal, item_id: int, *, everyones: str
+) -> Item | None:
+    """The item, or None when it does not exist or is another's and the caller lacks the
+    `everyones` permission."""
     item = await get(session, item_id)
-    return item if item is not None and may_see(principal, item.owner_id) else None
+    return item if item is not None and may_see(principal, item.owner_id, everyones) else None
 
 
 async def resolve_owner(session: AsyncSession, principal: Principal, requested: int | None) -> int:
-    """Whose new item this is: the caller's own; superusers and services may name a user."""
-    if not principal.is_superuser:
+    """Whose new item this is: the caller's own; holders of items:write_all may name a user."""
+    if not principal.has(ITEMS.write_all):
         if requested is not None and requested != principal.user_id:
             raise OwnerNotAllowedError
         assert principal.user_id is not None  # noqa: S101 (only the service caller has no id)
@@ -161,7 +165,7 @@ def list_statement(
     principal: Principal, query: ItemQuery, position: Position | None
 ) -> tuple[Select[Item], dict[str, Any]]:
     """The statement of one page (a page more than asked: is there another?) and its values."""
-    owner_id = visible_owner(principal)
+    owner_id = visible_owner(principal, ITEMS.read_all)
     statement = page_statement(
         query.sort,
         query.order,

@@ -10,13 +10,18 @@ from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.jobs import idempotency
 from app.core.jobs.models import Job
+from app.core.principal import Principal
 from app.core.schemas import RowId
 from app.jobs import service
 from app.jobs.exceptions import JobNotFoundError
-from app.users.dependencies import CurrentPrincipal
+from app.jobs.permissions import JOBS_ADMIN, JOBS_READ
+from app.users.dependencies import CurrentPrincipal, RequirePermission
+
+JobReader = Annotated[Principal, Depends(RequirePermission(JOBS_READ))]
+JobsAdmin = Annotated[Principal, Depends(RequirePermission(JOBS_ADMIN))]
 
 
-async def visible_job(job_id: RowId, session: SessionDep, principal: CurrentPrincipal) -> Job:
+async def visible_job(job_id: RowId, session: SessionDep, principal: JobReader) -> Job:
     """The job, if the caller may see it; else 404, like a missing one."""
     job = await service.get_visible(session, principal, job_id)
     if job is None:

@@ -10,9 +10,8 @@ from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.jobs.models import Job
 from app.jobs import service
-from app.jobs.dependencies import VisibleJob
+from app.jobs.dependencies import JobsAdmin, VisibleJob
 from app.jobs.schemas import JobPage, JobQuery, JobRead
-from app.users.dependencies import SuperuserPrincipal
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -25,9 +24,9 @@ async def read_job(job: VisibleJob) -> Job:
 
 @router.get("", response_model=JobPage, responses=problem_responses(401, 403))
 async def list_jobs(
-    query: Annotated[JobQuery, Query()], _admin: SuperuserPrincipal, session: SessionDep
+    query: Annotated[JobQuery, Query()], _admin: JobsAdmin, session: SessionDep
 ) -> JobPage:
-    """Jobs in one status, newest first: by default the dead ones (superusers only)."""
+    """Jobs in one status, newest first: by default the dead ones (jobs:admin)."""
     jobs, next_before = await service.list_page(session, query)
     return JobPage(jobs=[JobRead.model_validate(job) for job in jobs], next_before=next_before)
 
@@ -35,6 +34,6 @@ async def list_jobs(
 @router.post(
     "/{job_id:int}/retry", response_model=JobRead, responses=problem_responses(401, 403, 404, 409)
 )
-async def retry_job(job: VisibleJob, _admin: SuperuserPrincipal, session: SessionDep) -> Job:
-    """Run a dead job again, from its first attempt (superusers only)."""
+async def retry_job(job: VisibleJob, _admin: JobsAdmin, session: SessionDep) -> Job:
+    """Run a dead job again, from its first attempt (jobs:admin)."""
     return await service.retry(session, job)

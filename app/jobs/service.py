@@ -9,6 +9,7 @@ from app.core.db import utcnow
 from app.core.jobs.models import DEAD, QUEUED, Job
 from app.core.principal import Principal, may_see
 from app.jobs.exceptions import JobNotRetryableError
+from app.jobs.permissions import JOBS_ADMIN
 from app.jobs.schemas import JobQuery
 
 
@@ -19,8 +20,8 @@ async def get_visible(session: AsyncSession, principal: Principal, job_id: int) 
     if job is None:
         return None
     if job.owner_id is None:
-        return job if principal.is_superuser else None
-    return job if may_see(principal, job.owner_id) else None
+        return job if principal.has(JOBS_ADMIN) else None
+    return job if may_see(principal, job.owner_id, JOBS_ADMIN) else None
 
 
 async def list_page(session: AsyncSession, query: JobQuery) -> tuple[list[Job], int | None]:

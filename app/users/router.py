@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Query, Request, Response, status
 
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.ratelimit import check_login
-from app.core.security import create_access_token
-from app.users import service
-from app.users.dependencies import CurrentUser, SuperuserPrincipal, ValidUser
+from app.users import auth_routes, key_routes, role_routes, service
+from app.users.dependencies import AdminPrincipal, CurrentUser, SignedInUser, ValidUser
 from app.users.models import User
 from app.users.schemas import (
     PasswordChange,
-    Token,
     UserCreate,
     UserPage,
     UserRead,
@@ -26,28 +23,9 @@ from app.users.schemas import (
 )
 
 router = APIRouter()
+for part in (auth_routes, role_routes, key_routes):
+    router.include_router(part.router)
 AUTHENTICATED = problem_responses(401, 403)
-
-
-@router.post(
-    "/auth/token", response_model=Token, tags=["auth"], responses=problem_responses(401, 503)
-)
-async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: SessionDep,
-    settings: SettingsDep,
-    request: Request,
-    response: Response,
-) -> Token:
-    """OAuth2 password flow: `username` is the email. Wrong email or password: the same 401.
-    Attempts are limited per client address and per account (`RATE_LIMIT_LOGIN`)."""
-    response.headers["Cache-Control"] = "no-store"  # RFC 6749 section 5.1
-    await check_login(request, form.username)
-    user = await service.authenticate(session, form.username, form.password)
-    token = create_access_token(
-        str(user.id), settings.SECRET_KEY.get_secret_value(), settings.ACCESS_TOKEN_EXPIRE_MINUTES
-    )
-    return Token(access_token=token.token, expires_in=token.expires_in)
 
 
 @router.post(
@@ -60,7 +38,7 @@ async def login(
 async def sign_up(
     data: UserCreate, session: SessionDep, settings: SettingsDep, request: Request
 ) -> User:
-    """Create an account (when `OPEN_REGISTRATION` is on). Roles cannot be chosen here.
+    """Create an account (when `OPEN_REGISTRATION` is on), holding no role.
     Limited like logins (`RATE_LIMIT_LOGIN`), so addresses cannot be probed faster."""
     await check_login(request, data.email)
     return await service.sign_up(
@@ -83,8 +61,9 @@ async def read_me(user: CurrentUser) -> User:
     tags=["users"],
     responses=problem_responses(401, 403, 409),
 )
-async def update_me(changes: UserUpdateMe, user: CurrentUser, session: SessionDep) -> User:
-    """Change your own email or name (never your roles)."""
+async def update_me(changes: UserUpdateMe, user: SignedInUser, session: SessionDep) -> User:
+    """Change your own email or name (never your roles); signed in with a password, not a
+    key."""
     return await service.update_me(session, user, changes)
 
 
@@ -96,7 +75,7 @@ async def update_me(changes: UserUpdateMe, user: CurrentUser, session: SessionDe
 )
 async def change_password(
     change: PasswordChange,
-    user: CurrentUser,
+    user: SignedInUser,
     session: SessionDep,
     settings: SettingsDep,
     request: Request,
@@ -112,11 +91,11 @@ async def change_password(
 @router.get("/users", response_model=UserPage, tags=["users"], responses=AUTHENTICATED)
 async def list_users(
     session: SessionDep,
-    _: SuperuserPrincipal,
+    _: AdminPrincipal,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> UserPage:
-    """Every account, oldest first (superusers and the service caller)."""
+    """Every account, oldest first (users:admin)."""
     users, total = await service.list_page(session, limit=limit, offset=offset)
     return UserPage(
         items=[UserRead.model_validate(u) for u in users], total=total, limit=limit, offset=offset
@@ -130,7 +109,7 @@ async def list_users(
     responses=problem_responses(401, 403, 404),
 )
 async def read_user(user: ValidUser) -> User:
-    """One account (superusers and the service caller)."""
+    """One account (users:admin)."""
     return user
 
 
@@ -143,7 +122,8 @@ async def read_user(user: ValidUser) -> User:
 async def update_user(
     changes: UserUpdate, user: ValidUser, session: SessionDep, settings: SettingsDep
 ) -> User:
-    """Change any account, roles included (superusers and the service caller)."""
+    """Change any account (users:admin). A new password or a deactivation ends its
+    sessions at once."""
     return await service.update(
         session, user, changes, min_password_length=settings.PASSWORD_MIN_LENGTH
     )

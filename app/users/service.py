@@ -3,12 +3,12 @@ session dependency commits once."""
 
 from __future__ import annotations
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import hash_password, verify_password
-from app.users import principal_cache
+from app.users import roles
 from app.users.exceptions import (
     EmailAlreadyRegisteredError,
     InvalidCredentialsError,
@@ -25,6 +25,10 @@ from app.users.schemas import (
     UserUpdateMe,
 )
 
+# An admin's change to one of these ends the account's sessions (a password reset does too;
+# roles need not: every request reads them afresh).
+REVOKING_FIELDS = ("is_active",)
+
 
 async def get(session: AsyncSession, user_id: int) -> User | None:
     return await session.get(User, user_id)
@@ -35,16 +39,10 @@ async def get_by_email(session: AsyncSession, email: str) -> User | None:
     return result.scalar_one_or_none()
 
 
-def _forget_principal(session: AsyncSession, user_id: int) -> None:
-    """Make this process's bearer-token checks read the account again: now, and once more
-    after the commit, so a request that read the old row meanwhile cannot keep it cached."""
-    principal_cache.evict(user_id)
-    event.listen(
-        session.sync_session,
-        "after_commit",
-        lambda _session: principal_cache.evict(user_id),
-        once=True,
-    )
+def revoke_tokens(user: User) -> None:
+    """Refuse every token issued to the account so far, on every worker at once: each request
+    compares its token's generation with the account's."""
+    user.token_generation += 1
 
 
 def _check_strength(password: str, min_length: int) -> None:
@@ -65,7 +63,7 @@ async def create(
     data: UserCreate,
     *,
     min_password_length: int,
-    is_superuser: bool = False,
+    is_admin: bool = False,
 ) -> User:
     _check_strength(data.password, min_password_length)
     if await get_by_email(session, data.email) is not None:
@@ -75,18 +73,18 @@ async def create(
         full_name=data.full_name,
         hashed_password=await hash_password(data.password),
         is_active=True,
-        is_superuser=is_superuser,
     )
     session.add(user)
     await _flush_unique(session, user.email)
-    _forget_principal(session, user.id)  # SQLite may hand out a deleted account's id again
+    if is_admin:
+        await roles.grant(session, user, await roles.admin_role(session))
     return user
 
 
 async def sign_up(
     session: AsyncSession, data: UserCreate, *, registration_open: bool, min_password_length: int
 ) -> User:
-    """A new account of its own making: never a superuser, and only while sign-up is open."""
+    """A new account of its own making: no role, and only while sign-up is open."""
     if not registration_open:
         raise RegistrationClosedError
     return await create(session, data, min_password_length=min_password_length)
@@ -124,6 +122,10 @@ async def update(
     if password is not None:
         _check_strength(password, min_password_length)
         user.hashed_password = await hash_password(password)
+    if password is not None or any(
+        field in data and data[field] != getattr(user, field) for field in REVOKING_FIELDS
+    ):
+        revoke_tokens(user)
     return await _apply(session, user, data)
 
 
@@ -136,7 +138,6 @@ async def _apply(session: AsyncSession, user: User, data: dict[str, object]) -> 
     for field, value in data.items():
         setattr(user, field, value)
     await _flush_unique(session, user.email)
-    _forget_principal(session, user.id)
     return user
 
 
@@ -148,14 +149,13 @@ async def change_password(
         raise WrongCurrentPasswordError
     _check_strength(change.new_password, min_password_length)
     user.hashed_password = await hash_password(change.new_password)
+    revoke_tokens(user)
     await session.flush()
-    _forget_principal(session, user.id)
 
 
 async def delete(session: AsyncSession, user: User) -> None:
     await session.delete(user)
     await session.flush()
-    _forget_principal(session, user.id)
 
 
 async def list_page(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[User], int]:
@@ -167,7 +167,8 @@ async def list_page(session: AsyncSession, *, limit: int, offset: int) -> tuple[
 async def ensure_superuser(
     session: AsyncSession, email: str, password: str, *, min_password_length: int
 ) -> tuple[User, bool]:
-    """The first superuser, created once; (user, created). An existing account is left as is."""
+    """The first superuser, created once and given the admin role; (user, created). An
+    existing account is left as is."""
     existing = await get_by_email(session, email)
     if existing is not None:
         return existing, False
@@ -175,6 +176,6 @@ async def ensure_superuser(
         session,
         UserCreate(email=email, password=password, full_name="Administrator"),
         min_password_length=min_password_length,
-        is_superuser=True,
+        is_admin=True,
     )
     return user, True

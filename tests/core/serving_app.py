@@ -4,6 +4,7 @@ by the test process itself: importing it builds the app from the environment).""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from app.main import app
@@ -17,3 +18,9 @@ async def slow(seconds: float = 1.0, started: str | None = None) -> dict[str, fl
         await asyncio.to_thread(Path(started).touch)
     await asyncio.sleep(seconds)
     return {"slept": seconds}
+
+
+@app.get("/pid")
+async def pid() -> dict[str, int]:
+    """Which worker answered, so a test can hold connections to two different workers."""
+    return {"pid": os.getpid()}

@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.cli import main
-from app.users.models import User
+from app.core.db import utcnow
+from app.users.models import RefreshToken, User
+from tests.factories import accounts_and_roles
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,19 +31,6 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
         timeout=120,
         check=False,
     )
-
-
-async def _superusers(url: str, *, remove: bool) -> list[tuple[str, bool]]:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as connection:
-            rows = (await connection.execute(select(User.email, User.is_superuser))).all()
-            if remove:
-                await connection.execute(User.__table__.delete())
-                await connection.commit()
-    finally:
-        await engine.dispose()
-    return [(email, is_superuser) for email, is_superuser in rows]
 
 
 def test_create_superuser_command_is_idempotent(database_url: str, tmp_path: Path) -> None:
@@ -59,8 +49,8 @@ def test_create_superuser_command_is_idempotent(database_url: str, tmp_path: Pat
         assert second.returncode == 0, second.stderr
         assert "superuser ops@example.com already exists" in second.stdout + second.stderr
     finally:
-        rows = asyncio.run(_superusers(database_url, remove=True))
-    assert rows == [("ops@example.com", True)]
+        rows = asyncio.run(accounts_and_roles(database_url))
+    assert rows == [("ops@example.com", "admin")]
 
 
 def test_invalid_settings_stop_the_command_with_one_line(tmp_path: Path) -> None:
@@ -73,3 +63,57 @@ def test_a_command_is_required() -> None:
     with pytest.raises(SystemExit) as exit_:
         main([])
     assert exit_.value.code == 2
+
+
+def test_purge_tokens_deletes_only_the_expired_refresh_tokens(
+    database_url: str, tmp_path: Path
+) -> None:
+    async def seed() -> None:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.begin() as connection:
+                user_id = (
+                    await connection.execute(
+                        User.__table__.insert()
+                        .values(email="p@example.com", full_name="", hashed_password="x")
+                        .returning(User.id)
+                    )
+                ).scalar_one()
+                now = utcnow()
+                await connection.execute(
+                    RefreshToken.__table__.insert(),
+                    [
+                        {
+                            "user_id": user_id,
+                            "family": "f",
+                            "token_hash": name,
+                            "generation": 0,
+                            "expires_at": now + offset,
+                        }
+                        for name, offset in (
+                            ("old", -timedelta(days=1)),
+                            ("new", timedelta(days=1)),
+                        )
+                    ],
+                )
+        finally:
+            await engine.dispose()
+
+    async def left_and_clean() -> list[str]:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.begin() as connection:
+                rows = await connection.execute(select(RefreshToken.token_hash))
+                names = [row[0] for row in rows]
+                await connection.execute(User.__table__.delete())
+                return names
+        finally:
+            await engine.dispose()
+
+    asyncio.run(seed())
+    env = {"DATABASE_URL": database_url, "SAVE": "false", "JSON_LOG": "false"}
+    done = _run(["purge-tokens"], env, tmp_path)
+    left = asyncio.run(left_and_clean())
+    assert done.returncode == 0, done.stderr
+    assert "purged 1 expired refresh tokens" in done.stdout + done.stderr
+    assert left == ["new"]

@@ -16,6 +16,7 @@ from app.core.pagination import Position
 from app.core.principal import Principal
 from app.items import service
 from app.items.models import Item
+from app.items.permissions import ITEMS
 from app.items.schemas import ItemQuery
 from tests.factories import create_user
 
@@ -56,7 +57,8 @@ async def test_a_deep_page_scans_the_index_from_the_cursor(
     owner_id, _ = await create_user(application)
     other_id, _ = await create_user(application)
     await _seed(application, owner_id, other_id)
-    principal = Principal(user_id=owner_id, is_superuser=superuser)
+    held = frozenset({ITEMS.read_all} if superuser else ())
+    principal = Principal(user_id=owner_id, permissions=held)
     query = ItemQuery(sort=sort, order=order)  # type: ignore[arg-type]
     async with application.state.engine.connect() as connection:
         await connection.execute(text("SET enable_seqscan = off"))  # small table: no shortcut

@@ -7,6 +7,7 @@ import time
 
 import jwt
 import pytest
+from httpx import Response
 
 from app.users.schemas import UserCreate
 from tests.assertions import assert_problem
@@ -35,7 +36,7 @@ async def test_a_signed_token_naming_no_possible_account_is_401(
     async with app_factory() as (app, client):
         secret = app.state.settings.SECRET_KEY.get_secret_value()
         now = int(time.time())
-        claims = {"sub": subject, "iat": now, "exp": now + 60, "type": "access"}
+        claims = {"sub": subject, "gen": 0, "iat": now, "exp": now + 60, "type": "access"}
         token = jwt.encode(claims, secret, algorithm="HS256")
         response = await client.get(f"{API}/items", headers={"Authorization": f"Bearer {token}"})
     assert_problem(response, 401, "invalid_token")
@@ -91,3 +92,44 @@ async def test_a_body_value_of_another_json_type_is_refused_not_coerced(
         target = next(u for u in users if u["email"] == "s@example.com")
         response = await client.patch(f"{API}/users/{target['id']}", json=change, headers=headers)
     assert_problem(response, 422, "validation_error")
+
+
+@pytest.mark.parametrize("kind", ["refresh", "api-key", "service-token"])
+async def test_wrong_secrets_are_limited_like_passwords(app_factory: AppFactory, kind: str) -> None:
+    """Every endpoint that checks a secret is limited like login: after RATE_LIMIT_LOGIN wrong
+    ones from an address, even a right one waits (429 with Retry-After)."""
+    async with app_factory(**LIMITED) as (app, client):
+        email = "secrets@example.com"
+        await client.post(f"{API}/users", json={"email": email, "password": DEFAULT_PASSWORD})
+        form = {"username": email, "password": DEFAULT_PASSWORD}
+        pair = (await client.post(f"{API}/auth/token", data=form)).json()
+        bearer = {"Authorization": f"Bearer {pair['access_token']}"}
+        created = await client.post(
+            f"{API}/users/me/api-keys", json={"name": "k", "scopes": ["items:read"]}, headers=bearer
+        )
+        right = {
+            "refresh": pair["refresh_token"],
+            "api-key": created.json()["key"],
+            "service-token": app.state.settings.service_token,
+        }[kind]
+
+        async def attempt(secret: str) -> Response:
+            if kind == "refresh":
+                return await client.post(f"{API}/auth/refresh", json={"refresh_token": secret})
+            header = "X-API-Key" if kind == "api-key" else "X-Token"
+            return await client.get(f"{API}/items", headers={header: secret})
+
+        wrong = [(await attempt(f"wrong-{n}")).status_code for n in range(3)]
+        last = await attempt(right)
+    assert wrong == [401, 401, 401]
+    assert_problem(last, 429, "rate_limited")
+    assert int(last.headers["retry-after"]) > 0
+
+
+async def test_a_right_secret_is_never_counted(app_factory: AppFactory) -> None:
+    async with app_factory(**LIMITED) as (app, client):
+        headers = {"X-Token": app.state.settings.service_token}
+        statuses = {
+            (await client.get(f"{API}/items", headers=headers)).status_code for _ in range(6)
+        }
+    assert statuses == {200}

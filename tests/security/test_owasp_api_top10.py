@@ -192,6 +192,12 @@ async def test_api2_spraying_from_many_addresses_is_stopped_per_account(
 # --- API3: broken object property-level authorization ---------------------------------------
 
 
+async def _roles(client: AsyncClient, application: FastAPI, user_id: int) -> list[str]:
+    answer = await client.get(f"{USERS}/{user_id}/roles", headers=service_headers(application))
+    roles: list[str] = answer.json()["roles"]
+    return roles
+
+
 async def test_api3_sign_up_cannot_grant_itself_roles(
     client: AsyncClient, application: FastAPI
 ) -> None:
@@ -204,7 +210,7 @@ async def test_api3_sign_up_cannot_grant_itself_roles(
     }
     assert_problem(await client.post(USERS, json=body), 422, "validation_error")
     signed_up = await client.post(USERS, json={k: body[k] for k in ("email", "password")})
-    assert signed_up.json()["is_superuser"] is False
+    assert await _roles(client, application, signed_up.json()["id"]) == []
 
 
 @pytest.mark.parametrize(
@@ -216,7 +222,7 @@ async def test_api3_users_cannot_change_protected_fields_of_themselves(
     user = await account(application, client)
     assert_problem(await client.patch(ME, json=changes, headers=user.headers), 422)
     me = (await client.get(ME, headers=user.headers)).json()
-    assert me["is_superuser"] is False
+    assert await _roles(client, application, user.id) == []
     assert me["is_active"] is True
     assert me["id"] == user.id
 
@@ -349,8 +355,11 @@ async def test_api4_default_rate_limit_guards_the_api(app_factory: AppFactory) -
     [
         ("GET", USERS, None),
         ("GET", f"{USERS}/{{other}}", None),
-        ("PATCH", f"{USERS}/{{other}}", {"is_superuser": True}),
-        ("PATCH", f"{USERS}/{{me}}", {"is_superuser": True}),
+        ("PATCH", f"{USERS}/{{other}}", {"is_active": False}),
+        ("PATCH", f"{USERS}/{{me}}", {"full_name": "x"}),
+        ("PUT", f"{USERS}/{{me}}/roles", {"roles": ["admin"]}),
+        ("GET", f"{USERS}/{{other}}/api-keys", None),
+        ("POST", "/api/v1/roles", {"name": "mine", "permissions": ["*"]}),
         ("DELETE", f"{USERS}/{{other}}", None),
     ],
 )
@@ -369,7 +378,11 @@ async def test_api5_users_cannot_call_superuser_routes(
     admin = service_headers(application)
     for someone in (user, other):
         state = (await client.get(f"{USERS}/{someone.id}", headers=admin)).json()
-        assert state["is_superuser"] is False
+        assert state["is_active"] is True
+        assert await _roles(client, application, someone.id) == []
+    assert "mine" not in {
+        r["name"] for r in (await client.get("/api/v1/roles", headers=admin)).json()
+    }
 
 
 async def test_api5_anonymous_callers_reach_nothing_private(client: AsyncClient) -> None:

@@ -16,7 +16,7 @@ SECRET = "token-memory-secret-" + "x" * 32
 def test_a_remembered_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     issued = datetime.now(UTC)
     token = create_access_token("7", SECRET, minutes=1, now=issued).token
-    assert decode_access_token(token, SECRET) == "7"
+    assert decode_access_token(token, SECRET).subject == "7"
     later = (issued + timedelta(minutes=1)).timestamp()
     monkeypatch.setattr(security.time, "time", lambda: later)
     with pytest.raises(InvalidTokenError, match="expired"):
@@ -36,6 +36,6 @@ def test_a_refused_token_is_checked_again_each_time() -> None:
 
 def test_the_same_token_under_another_secret_is_verified_anew() -> None:
     token = create_access_token("9", SECRET, minutes=5).token
-    assert decode_access_token(token, SECRET) == "9"
+    assert decode_access_token(token, SECRET).subject == "9"
     with pytest.raises(InvalidTokenError):
         decode_access_token(token, SECRET + "-rotated")

@@ -26,7 +26,7 @@ async def test_normal_user_gets_403(
     response = await client.request(
         method, path, headers=user.headers, json={} if method == "PATCH" else None
     )
-    assert_problem(response, 403, "superuser_required")
+    assert_problem(response, 403, "permission_required")
 
 
 async def test_superuser_lists_users_by_page(client: AsyncClient, application: FastAPI) -> None:
@@ -52,12 +52,16 @@ async def test_superuser_grants_and_revokes_roles(
 ) -> None:
     admin = await account(application, client, is_superuser=True)
     user = await account(application, client)
-    promoted = await client.patch(
-        f"/api/v1/users/{user.id}", json={"is_superuser": True}, headers=admin.headers
-    )
-    assert promoted.json()["is_superuser"] is True
+    roles_url = f"/api/v1/users/{user.id}/roles"
+    promoted = await client.put(roles_url, json={"roles": ["admin"]}, headers=admin.headers)
+    assert promoted.json() == {"roles": ["admin"]}
+    assert (await client.get(roles_url, headers=admin.headers)).json() == {"roles": ["admin"]}
     listed = await client.get("/api/v1/users", headers=user.headers)
     assert listed.status_code == 200
+    demoted = await client.put(roles_url, json={"roles": []}, headers=admin.headers)
+    assert demoted.json() == {"roles": []}
+    refused = await client.get("/api/v1/users", headers=user.headers)
+    assert_problem(refused, 403, "permission_required")
 
 
 async def test_missing_user_is_404(client: AsyncClient, application: FastAPI) -> None:

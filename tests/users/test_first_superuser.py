@@ -1,13 +1,10 @@
-"""The first superuser is created once, from settings, by a command."""
+"""The first superuser is created once, from settings, by a command, holding the admin role."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from app.cli import create_superuser
-from app.users.models import User
 from tests.conftest import SettingsFactory
+from tests.factories import accounts_and_roles
 
 
 async def test_create_superuser_is_idempotent(make_settings: SettingsFactory) -> None:
@@ -16,12 +13,4 @@ async def test_create_superuser_is_idempotent(make_settings: SettingsFactory) ->
     )
     assert await create_superuser(settings) is True
     assert await create_superuser(settings) is False
-    engine = create_async_engine(settings.DATABASE_URL)
-    try:
-        async with engine.connect() as connection:
-            rows = (await connection.execute(select(User.email, User.is_superuser))).all()
-            await connection.execute(User.__table__.delete())
-            await connection.commit()
-    finally:
-        await engine.dispose()
-    assert [tuple(r) for r in rows] == [("root@example.com", True)]
+    assert await accounts_and_roles(settings.DATABASE_URL) == [("root@example.com", "admin")]

@@ -38,7 +38,9 @@ async def test_login_returns_a_bearer_token(client: AsyncClient, application: Fa
     assert response.status_code == 200
     body = response.json()
     assert body["token_type"] == "bearer"
-    assert body["expires_in"] == 30 * 60
+    assert body["expires_in"] == 15 * 60
+    assert body["refresh_expires_in"] == 14 * 24 * 3600
+    assert len(body["refresh_token"]) >= 43
     me = await client.get(
         "/api/v1/users/me", headers={"Authorization": f"Bearer {body['access_token']}"}
     )

@@ -40,11 +40,18 @@ async def test_cannot_make_oneself_superuser_or_active(
     client: AsyncClient, application: FastAPI
 ) -> None:
     user = await account(application, client)
-    for field in ({"is_superuser": True}, {"is_active": True}, {"hashed_password": "x"}):
+    for field in (
+        {"is_superuser": True},
+        {"roles": ["admin"]},
+        {"is_active": True},
+        {"hashed_password": "x"},
+    ):
         response = await client.patch(ME, json=field, headers=user.headers)
         assert_problem(response, 422, "validation_error")
-    me = (await client.get(ME, headers=user.headers)).json()
-    assert me["is_superuser"] is False
+    held = (await client.get(f"{ME}/permissions", headers=user.headers)).json()
+    assert "items:write" in held
+    assert "users:admin" not in held
+    assert "*" not in held
 
 
 async def test_password_change_needs_the_current_password(

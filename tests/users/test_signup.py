@@ -30,7 +30,8 @@ async def test_sign_up_creates_a_plain_active_user(client: AsyncClient) -> None:
     body = response.json()
     assert body["email"] == "ada@example.com"
     assert body["is_active"] is True
-    assert body["is_superuser"] is False
+    assert "roles" not in body
+    assert "is_superuser" not in body
     assert_no_secrets(body)
     assert "password" not in response.text
 
