@@ -1,5 +1,7 @@
-"""What each item request asks of the database: one statement in one transaction, so a
-change that adds a round trip (a second query, a refresh after insert) fails here first."""
+"""What each item request asks of the database: the caller's account (with its roles and
+token generation, read on every request so a revocation applies at once), then one statement,
+in one transaction; a change that adds a round trip (a second query, a refresh after insert)
+fails here first."""
 
 from __future__ import annotations
 
@@ -42,16 +44,18 @@ def statements(application: FastAPI) -> Iterator[list[str]]:
             event.remove(engine, name, hook)
 
 
+ACCOUNT = "SELECT"  # the account and its roles, one query
+
 # The request, and what it must send after BEGIN
 REQUESTS: dict[str, tuple[str, str, dict[str, str] | None, list[str]]] = {
-    "read": ("GET", "{item}", None, ["SELECT", "COMMIT"]),
-    "list": ("GET", "", None, ["SELECT", "COMMIT"]),
-    "create": ("POST", "", {"title": "new"}, ["INSERT", "COMMIT"]),
+    "read": ("GET", "{item}", None, [ACCOUNT, "SELECT", "COMMIT"]),
+    "list": ("GET", "", None, [ACCOUNT, "SELECT", "COMMIT"]),
+    "create": ("POST", "", {"title": "new"}, [ACCOUNT, "INSERT", "COMMIT"]),
 }
 
 
 @pytest.mark.parametrize("name", REQUESTS)
-async def test_an_item_request_is_one_statement_and_a_commit(
+async def test_an_item_request_is_the_account_one_statement_and_a_commit(
     client: AsyncClient, application: FastAPI, name: str
 ) -> None:
     method, path, body, expected = REQUESTS[name]
@@ -59,7 +63,7 @@ async def test_an_item_request_is_one_statement_and_a_commit(
     item = (await client.post(ITEMS, json={"title": "t"}, headers=user.headers)).json()
     url = ITEMS + path.format(item=f"/{item['id']}")
     warm = await client.request(method, url, json=body, headers=user.headers)
-    assert warm.status_code < 300, warm.text  # the caller's account is known from here on
+    assert warm.status_code < 300, warm.text
     with statements(application) as sent:
         response = await client.request(method, url, json=body, headers=user.headers)
     assert response.status_code < 300, response.text

@@ -133,9 +133,15 @@ async def test_a_worker_killed_mid_job_leaves_it_to_run_once(
     second = start_worker("second")
     status, attempts, written = await wait_for(application, job_id, "done")
     assert (status, attempts, written) == ("done", 2, 1)
+    succeeded = f'jobs_succeeded_total{{task="{WRITE_ITEM}"}} 1.0'
+    deadline = time.monotonic() + WAIT_SECONDS
     async with httpx.AsyncClient(trust_env=False) as http:
-        scraped = (await http.get(f"{second.url}/metrics", timeout=10)).text
-    assert f'jobs_succeeded_total{{task="{WRITE_ITEM}"}} 1.0' in scraped
+        # The job's row commits first; the worker counts the success right after.
+        while succeeded not in (
+            scraped := (await http.get(f"{second.url}/metrics", timeout=10)).text
+        ):
+            assert time.monotonic() < deadline, scraped
+            await asyncio.sleep(0.1)
     for family in METRIC_FAMILIES:
         assert f"# TYPE {family} " in scraped, family
     second.stop()  # its log is complete once it has exited

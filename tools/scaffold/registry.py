@@ -6,6 +6,7 @@ scaffolder can check every edit before it writes anything.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import tomllib
@@ -50,12 +51,24 @@ def register_models(models_py: str, names: DomainNames) -> str:
     match = ALL_LINE.search(models_py)
     if match is None:
         raise ToolError("app/models.py: no one-line `__all__ = [...]` to extend")
-    exported = json.loads(f"[{match.group('names')}]")
-    rendered = ", ".join(json.dumps(name) for name in sorted({*exported, names.Entity}))
-    text = models_py[: match.start()] + f"__all__ = [{rendered}]" + models_py[match.end() :]
+    exported = ast.literal_eval(f"[{match.group('names')}]")
+    text = (
+        models_py[: match.start()]
+        + _all_list(sorted({*exported, names.Entity}))
+        + models_py[match.end() :]
+    )
     return _insert_import(
         text, f"from app.{names.domain}.models import {names.Entity}", "app/models.py"
     )
+
+
+def _all_list(names: list[str], width: int = 100) -> str:
+    """`__all__` as ruff formats it: one line when it fits, else one name a line."""
+    quoted = [json.dumps(name) for name in names]
+    line = f"__all__ = [{', '.join(quoted)}]"
+    if len(line) <= width:
+        return line
+    return "__all__ = [\n" + "".join(f"    {name},\n" for name in quoted) + "]"
 
 
 def _append(values: list[str], module: str) -> list[str]:
