@@ -161,6 +161,9 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     with gunicorn(database_url, folder, app="tests.observability.observed_app:app") as service:
         prometheus = _prometheus(service, folder)
         try:
+            # Scraped before the load starts: the counters' first samples come before it.
+            _until(lambda: _scraped_once(prometheus))
+            time.sleep(2)
             stack = Stack(service, prometheus, asyncio.run(_run_load(service.url)))
             expected = stack.load.statuses["read", 200]
             _until(lambda: _scraped(stack, ITEM_ROUTE, "200") == expected)
@@ -168,6 +171,12 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             yield stack
         finally:
             prometheus.stop()
+
+
+def _scraped_once(prometheus: Server) -> bool:
+    params = {"query": f'up{{job="{JOB}"}} == 1'}
+    answer = httpx.get(f"{prometheus.url}/api/v1/query", params=params, timeout=30).json()
+    return bool(answer["data"]["result"])
 
 
 def _scraped(stack: Stack, route: str, status: str) -> float:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
+from app.core import runtime
 from app.core.db import TimedPool
-from app.core.runtime import SAMPLE_SECONDS
+
+SAMPLE_SECONDS = 0.2
 
 
 async def _scrape(client: AsyncClient) -> dict[str, float]:
@@ -25,8 +28,13 @@ async def _scrape(client: AsyncClient) -> dict[str, float]:
     }
 
 
+@pytest.fixture
+def quick_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "SAMPLE_SECONDS", SAMPLE_SECONDS)
+
+
 async def test_a_scrape_shows_the_pool_the_loop_and_the_memory(
-    application: FastAPI, client: AsyncClient
+    quick_sampling: None, application: FastAPI, client: AsyncClient
 ) -> None:
     pool = application.state.engine.sync_engine.pool
     assert isinstance(pool, TimedPool)
