@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("max_attempts", sa.Integer(), nullable=False),
         sa.Column("owner_id", sa.Integer(), nullable=True),
         sa.Column("request_id", sa.String(length=64), nullable=True),
+        sa.Column("trace_context", sa.JSON(), nullable=True),
         sa.Column("run_after", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("dispatched_at", app.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("lease_until", app.core.db.UTCDateTime(timezone=True), nullable=True),

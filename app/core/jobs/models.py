@@ -33,6 +33,8 @@ class Job(TimestampMixin, Base):
     # Who may read the job resource; no foreign key: core knows no user table.
     owner_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The enqueuing request's W3C trace context: the job's span continues its trace.
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     run_after: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

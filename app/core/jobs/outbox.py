@@ -15,6 +15,7 @@ from app.core.db import utcnow
 from app.core.jobs import registry
 from app.core.jobs.models import DEAD, DONE, QUEUED, Job
 from app.core.logging import request_id_var
+from app.core.telemetry import inject_trace_context
 
 
 class UnknownTaskError(LookupError):
@@ -50,6 +51,7 @@ async def enqueue(
         max_attempts=known.max_attempts or settings.JOBS_MAX_ATTEMPTS,
         owner_id=owner_id,
         request_id=None if request_id == "-" else request_id,
+        trace_context=inject_trace_context() or None,
         run_after=run_after or utcnow(),
     )
     if not chosen:  # a fresh random key: nothing to collide with

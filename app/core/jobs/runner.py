@@ -23,6 +23,7 @@ from app.core.jobs import registry
 from app.core.jobs.metrics import JobMetrics
 from app.core.jobs.models import DEAD, DONE, QUEUED, RUNNING, Job
 from app.core.jobs.outbox import backoff
+from app.core.telemetry import job_span
 
 ERROR_MAX_LENGTH = 2000
 
@@ -51,8 +52,14 @@ class Runner:
             logger.info("job {} ({}) attempt {} started", job.id, job.task, job.attempts)
             began = time.perf_counter()
             renewing = asyncio.create_task(self._renew(job.id, token))
+            attributes: dict[str, str | int] = {
+                "job.id": job.id,
+                "job.task": job.task,
+                "job.attempt": job.attempts,
+            }
             try:
-                finished = await self._attempt(job, known, token)
+                with job_span(f"job {job.task}", job.trace_context or {}, attributes):
+                    finished = await self._attempt(job, known, token)
             except Exception as error:  # a handler's failure is the job's, never the worker's
                 logger.opt(exception=error).warning("job {} ({}) failed", job.id, job.task)
                 await self._failed(job, token, f"{type(error).__name__}: {error}")

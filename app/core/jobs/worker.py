@@ -21,6 +21,8 @@ from app.core.jobs.broker import is_in_process, make_broker
 from app.core.jobs.metrics import JobMetrics
 from app.core.jobs.relay import BATCH, Relay
 from app.core.jobs.runner import Runner
+from app.core.telemetry import start_tracing, stop_tracing, trace_engine
+from app.core.version import load_build_info
 
 
 def _entry(runner: Runner, in_flight: set[int]) -> Callable[[int], Awaitable[None]]:
@@ -39,6 +41,8 @@ def _entry(runner: Runner, in_flight: set[int]) -> Callable[[int], Awaitable[Non
 async def serve(settings: Settings, stop: asyncio.Event, metrics: JobMetrics) -> None:
     """Run jobs until `stop` is set, then let running ones finish for JOBS_DRAIN_SECONDS."""
     engine = create_engine(settings)
+    if start_tracing(settings, load_build_info(settings).version):
+        trace_engine(engine)
     factory = create_session_factory(engine)
     runner = Runner(factory, settings, metrics)
     broker = make_broker(settings)
@@ -70,6 +74,7 @@ async def serve(settings: Settings, stop: asyncio.Event, metrics: JobMetrics) ->
         await _drain(broker, in_flight, settings.JOBS_DRAIN_SECONDS)
         await broker.shutdown()
         await engine.dispose()
+        stop_tracing()
         logger.info("job worker stopped")
 
 
