@@ -1,7 +1,9 @@
 """The service's series, rules and dashboard as a real Prometheus sees them: Debian's
-`prometheus` scrapes gunicorn with two workers every second while bounded load runs; its HTTP
-API then gives the request rates, latency quantiles and error ratios the load produced, loads
-the alert rules without an evaluation error, and answers every dashboard panel's query.
+`prometheus` scrapes gunicorn with two workers and a job worker (one scrape job, as in
+deploy/prometheus/prometheus.yml) every second while bounded load runs, exports included; its
+HTTP API then gives the request rates, latency quantiles and error ratios the load produced,
+loads the alert rules without an evaluation error, and answers every dashboard panel's query
+with series.
 
 Runs with PROMETHEUS_TESTS=1 (.ci/observability.sh installs the package and sets it); then a
 missing binary fails instead of skipping.
@@ -12,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import secrets
 import shutil
 import statistics
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -28,8 +30,10 @@ import httpx
 import pytest
 
 from app.core.metrics import LATENCY_BUCKETS
+from app.items.service import EXPORT_TASK
 from tests.core.test_gunicorn import _start
-from tests.servers import HOST, Server, start_server
+from tests.jobs.test_worker_process import REDIS_TEST_URL
+from tests.servers import HOST, ROOT, Server, start_server
 
 pytestmark = pytest.mark.slow
 if os.environ.get("PROMETHEUS_TESTS") != "1":
@@ -41,20 +45,19 @@ PROMETHEUS = shutil.which("prometheus")
 if PROMETHEUS is None:
     raise RuntimeError("PROMETHEUS_TESTS=1 but `prometheus` is missing: apt-get install prometheus")
 
-ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "service.json"
 JOB = "fastapi-service-template"
 ITEM_ROUTE = "/api/v1/items/{item_id}"
 BOOM_ROUTE = "/boom"
-# One round of the load: 8 reads of an item, 1 read of a missing one (404), 1 failure (500).
+# One round of the load: 8 reads of an item, 1 read of a missing one (404), 1 failure (500);
+# every EXPORT_EVERY rounds one export too, a job for the worker (202).
 ROUND = (("read", 8), ("missing", 1), ("boom", 1))
 ROUNDS = 120
+EXPORT_EVERY = 20
+EXPORTS = ROUNDS // EXPORT_EVERY
 CLIENTS = 6
 NOT_PROBES = 'route!~"/health/.*|/metrics"'
-# Panels whose series the job worker exports (its own /metrics, not run in this stack): their
-# queries must evaluate without error, but may return no series here.
-AWAITING_JOBS = frozenset({"Jobs per second", "Job queue", "Job duration p95 by task"})
 
 
 @dataclass
@@ -72,6 +75,7 @@ class Load:
 @dataclass
 class Stack:
     service: Server
+    worker: Server
     prometheus: Server
     load: Load
 
@@ -102,22 +106,25 @@ async def _run_load(base_url: str) -> Load:
         )
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         created = await http.post("/api/v1/items", json={"title": "watched"}, headers=headers)
-        paths = {
-            "read": f"/api/v1/items/{created.json()['id']}",
-            "missing": "/api/v1/items/987654321",
+        requests = {
+            "read": ("GET", f"/api/v1/items/{created.json()['id']}"),
+            "missing": ("GET", "/api/v1/items/987654321"),
+            "boom": ("GET", BOOM_ROUTE),
+            "export": ("POST", "/api/v1/items/exports"),
         }
-        paths["boom"] = BOOM_ROUTE
         queue: asyncio.Queue[str] = asyncio.Queue()
-        for _ in range(ROUNDS):
+        for number in range(ROUNDS):
             for kind, count in ROUND:
                 for _ in range(count):
                     queue.put_nowait(kind)
+            if number % EXPORT_EVERY == 0:
+                queue.put_nowait("export")
 
         async def client() -> None:
             while not queue.empty():
                 kind = queue.get_nowait()
                 sent = time.perf_counter()
-                answer = await http.get(paths[kind], headers=headers)
+                answer = await http.request(*requests[kind], headers=headers)
                 load.latencies.setdefault(kind, []).append(time.perf_counter() - sent)
                 load.statuses[kind, answer.status_code] += 1
                 await asyncio.sleep(0.01)  # spread over several scrapes
@@ -128,11 +135,30 @@ async def _run_load(base_url: str) -> Load:
     return load
 
 
-def _prometheus(service: Server, folder: Path) -> Server:
-    """Prometheus on a free port, scraping `service` and evaluating the rules every second."""
+def _worker(database_url: str, folder: Path) -> Server:
+    """The job worker on the service's database, with a queue of its own in Redis."""
 
     def command(port: int) -> tuple[list[str], dict[str, str]]:
-        target = {"targets": [f"{HOST}:{service.port}"]}
+        env = {key: value for key, value in os.environ.items() if not key.startswith("TEST_")}
+        env.update(
+            DATABASE_URL=database_url,
+            JOBS_BROKER_URL=REDIS_TEST_URL,
+            SERVICE_CODE=f"p{secrets.token_hex(6)}",  # the queue's name
+            JOBS_POLL_SECONDS="0.2",
+            JOBS_METRICS_PORT=str(port),
+            JSON_LOG="false",
+        )
+        return [sys.executable, "-m", "app.worker"], env
+
+    return start_server(command, cwd=ROOT, output=folder / "worker.out", health="/metrics")
+
+
+def _prometheus(targets: list[Server], folder: Path) -> Server:
+    """Prometheus on a free port, scraping `targets` as one job (the dashboard's `$job`) and
+    evaluating the rules every second."""
+
+    def command(port: int) -> tuple[list[str], dict[str, str]]:
+        target = {"targets": [f"{HOST}:{server.port}" for server in targets]}
         config = folder / "prometheus.yml"
         config.write_text(
             json.dumps(
@@ -159,24 +185,33 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     folder = tmp_path_factory.mktemp("prometheus")
     gunicorn = contextmanager(_start)
     with gunicorn(database_url, folder, app="tests.observability.observed_app:app") as service:
-        prometheus = _prometheus(service, folder)
+        worker = _worker(database_url, folder)
+        prometheus = _prometheus([service, worker], folder)
         try:
             # Scraped before the load starts: the counters' first samples come before it.
-            _until(lambda: _scraped_once(prometheus))
+            _until(lambda: _scraped_once(prometheus, targets=2))
             time.sleep(2)
-            stack = Stack(service, prometheus, asyncio.run(_run_load(service.url)))
+            load = asyncio.run(_run_load(service.url))
+            stack = Stack(service, worker, prometheus, load)
             expected = stack.load.statuses["read", 200]
             _until(lambda: _scraped(stack, ITEM_ROUTE, "200") == expected)
+            _until(lambda: _exports_done(stack) == EXPORTS)
             time.sleep(3)  # a few more scrapes and rule evaluations after the load
             yield stack
         finally:
             prometheus.stop()
+            worker.stop()
 
 
-def _scraped_once(prometheus: Server) -> bool:
+def _scraped_once(prometheus: Server, targets: int) -> bool:
     params = {"query": f'up{{job="{JOB}"}} == 1'}
     answer = httpx.get(f"{prometheus.url}/api/v1/query", params=params, timeout=30).json()
-    return bool(answer["data"]["result"])
+    return len(answer["data"]["result"]) == targets
+
+
+def _exports_done(stack: Stack) -> float:
+    result = stack.query(f'sum(jobs_succeeded_total{{job="{JOB}", task="{EXPORT_TASK}"}})')
+    return float(result[0]["value"][1]) if result else -1.0
 
 
 def _scraped(stack: Stack, route: str, status: str) -> float:
@@ -196,15 +231,28 @@ def test_the_load_was_answered_as_planned(stack: Stack) -> None:
         ("read", 200): ROUNDS * 8,
         ("missing", 404): ROUNDS,
         ("boom", 500): ROUNDS,
+        ("export", 202): EXPORTS,
     }
 
 
 def test_counters_summed_over_both_workers_match_the_requests_sent(stack: Stack) -> None:
     for (kind, status), count in stack.load.statuses.items():
+        if kind == "export":
+            continue  # counted by the worker, below
         route = BOOM_ROUTE if kind == "boom" else ITEM_ROUTE
         assert _scraped(stack, route, str(status)) == count
     # Both workers served: each wrote its own files, and the scrape summed them.
     assert stack.value(f'count(worker_resident_memory_bytes{{job="{JOB}"}})') == 2
+
+
+def test_the_worker_counts_each_export_once(stack: Stack) -> None:
+    for family in ("jobs_enqueued_total", "jobs_started_total", "jobs_succeeded_total"):
+        expr = f'sum({family}{{job="{JOB}", task="{EXPORT_TASK}"}})'
+        assert stack.value(expr) == EXPORTS, family
+    for family in ("jobs_failed_total", "jobs_retried_total"):  # at zero, yet exported
+        assert stack.value(f'sum({family}{{job="{JOB}", task="{EXPORT_TASK}"}})') == 0, family
+    assert stack.value(f'sum(job_duration_seconds_count{{job="{JOB}"}})') >= EXPORTS
+    assert stack.value(f'max(jobs_queue_depth{{job="{JOB}"}})') == 0
 
 
 def test_request_rate_matches_the_load(stack: Stack) -> None:
@@ -288,6 +336,22 @@ def test_the_alert_rules_evaluate_and_the_burn_alert_is_pending(stack: Stack) ->
     _until(lambda: "ErrorBudgetBurnFast" in _alerts(stack))
     assert _alerts(stack)["ErrorBudgetBurnFast"] == "pending"
     assert "ReadinessFailing" not in _alerts(stack)
+    # The job rules read the worker's series: every export succeeded, none waits.
+    assert {"JobsFailing", "JobQueueStale"}.isdisjoint(_alerts(stack))
+    assert _job_rules_have_series(stack)
+
+
+def _job_rules_have_series(stack: Stack) -> bool:
+    """Each job alert's expression without its threshold answers with the worker's series (a
+    rule over a series that is missing would evaluate "ok" and never fire)."""
+    rules = httpx.get(f"{stack.prometheus.url}/api/v1/rules", timeout=30).json()
+    jobs = next(group for group in rules["data"]["groups"] if group["name"] == "service-jobs")
+    for rule in jobs["rules"]:
+        expr, threshold = rule["query"].rsplit(">", 1)
+        float(threshold)  # the comparison stripped is the last one, with a number
+        if not stack.query(expr):
+            return False
+    return bool(jobs["rules"])
 
 
 def _alerts(stack: Stack) -> dict[str, str]:
@@ -312,15 +376,4 @@ def test_every_dashboard_query_answers_with_series(stack: Stack, panel: dict[str
         expr = _as_query(target["expr"])
         assert "$" not in expr, f"an unknown variable in {expr}"
         result = stack.query(expr, at=stack.load.ended + 2)  # an error fails in `query`
-        if panel["title"] not in AWAITING_JOBS:
-            assert result, f"{panel['title']}: no series for {expr}"
-
-
-def test_only_the_job_panels_wait_for_series() -> None:
-    """The exclusion above covers exactly the panels that read the jobs' series."""
-    reads_jobs = {
-        panel["title"]
-        for panel in _panels()
-        if all(re.search(r"\bjobs?_", target["expr"]) for target in panel["targets"])
-    }
-    assert reads_jobs == AWAITING_JOBS
+        assert result, f"{panel['title']}: no series for {expr}"

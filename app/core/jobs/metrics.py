@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
@@ -43,3 +45,11 @@ class JobMetrics:
             "How long the oldest due job has waited (0: none waits).",
             registry=self.registry,
         )
+
+    def start_at_zero(self, tasks: Iterable[str]) -> None:
+        """Export every task's series from the start, at zero: a rate, an alert or a
+        dashboard panel over them then reads 0, not "no data", before the first failure."""
+        families = (self.enqueued, self.started, self.succeeded, self.failed, self.retried)
+        for task in tasks:
+            for family in (*families, self.duration):
+                family.labels(task)

@@ -49,6 +49,7 @@ async def serve(settings: Settings, stop: asyncio.Event, metrics: JobMetrics) ->
     in_flight: set[int] = set()
     for known in registry.tasks():
         broker.register_task(_entry(runner, in_flight), task_name=known.name)
+    metrics.start_at_zero(known.name for known in registry.tasks())
     in_process = is_in_process(broker)
 
     async def kick(task: str, job_id: int) -> None:
