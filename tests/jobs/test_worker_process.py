@@ -150,6 +150,13 @@ async def test_a_worker_killed_mid_job_leaves_it_to_run_once(
     assert any("req-kill-1" in line and f"job {job_id}" in line for line in lines)
 
 
+def test_a_fresh_worker_exports_each_task_at_zero(start_worker: StartWorker) -> None:
+    """Before its first job: rates and alerts over a task's counters read 0, not nothing."""
+    scraped = httpx.get(f"{start_worker('fresh').url}/metrics", timeout=10).text
+    for family in (*METRIC_FAMILIES[:5], "job_duration_seconds_count"):
+        assert f'{family}{{task="{WRITE_ITEM}"}} 0.0' in scraped, family
+
+
 async def test_sigterm_lets_the_running_job_finish(
     application: FastAPI, start_worker: StartWorker
 ) -> None:
