@@ -70,15 +70,23 @@ def test_services_that_others_wait_on_have_healthchecks(compose: dict[str, Any])
                 assert "healthcheck" in services[dependency], dependency
 
 
-def test_prometheus_is_optional_and_scrapes_the_app(compose: dict[str, Any]) -> None:
-    prometheus = compose["services"]["prometheus"]
+def test_prometheus_is_optional_and_scrapes_the_app_and_the_worker(
+    compose: dict[str, Any],
+) -> None:
+    """One scrape job (the dashboard's `$job`) reads the app and the job worker, each on the
+    port its container publishes."""
+    services = compose["services"]
+    prometheus = services["prometheus"]
     assert prometheus["profiles"] == ["monitoring"]
     config_file = prometheus["volumes"][0].split(":")[0]
     config = load(ROOT / config_file)
 
     (job,) = config["scrape_configs"]
     assert job["metrics_path"] == "/metrics"
-    assert job["static_configs"][0]["targets"] == ["app:8000"]
+    published = [
+        f"{name}:{services[name]['ports'][0].rsplit(':', 1)[1]}" for name in ("app", "worker")
+    ]
+    assert job["static_configs"][0]["targets"] == published == ["app:8000", "worker:9100"]
 
 
 def test_app_root_filesystem_is_read_only_with_writable_tmp(compose: dict[str, Any]) -> None:
