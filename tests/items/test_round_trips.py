@@ -55,7 +55,7 @@ REQUESTS: dict[str, tuple[str, str, dict[str, str] | None, list[str]]] = {
 
 
 @pytest.mark.parametrize("name", REQUESTS)
-async def test_an_item_request_is_the_account_one_statement_and_a_commit(
+async def test_an_item_request_is_two_statements(
     client: AsyncClient, application: FastAPI, name: str
 ) -> None:
     method, path, body, expected = REQUESTS[name]
