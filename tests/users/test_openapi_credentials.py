@@ -16,7 +16,11 @@ from tests.factories import account
 
 API = "/api/v1"
 # Each credential a caller may send, as alternatives: any one of them authenticates.
-ALTERNATIVES = [{"OAuth2PasswordBearer": []}, {"ServiceToken": []}, {"ApiKey": []}]
+ALTERNATIVES: list[dict[str, list[str]]] = [
+    {"OAuth2PasswordBearer": []},
+    {"ServiceToken": []},
+    {"ApiKey": []},
+]
 
 
 def _needs(dependant: Dependant, call: Callable[..., Any]) -> bool:
