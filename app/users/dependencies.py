@@ -35,17 +35,26 @@ from app.users.permissions import USERS_ADMIN
 SERVICE_TOKEN_HEADER = "X-Token"  # noqa: S105 (a header name)
 API_KEY_HEADER = "X-API-Key"
 
-# The token URL only feeds the OpenAPI document (Swagger's Authorize button).
+# The schemes feed the OpenAPI document: Swagger's Authorize dialog offers each, and every
+# authenticated operation lists them as alternatives. Each needs its own `scheme_name`: by
+# default it is the class name, and two `APIKeyHeader`s would overwrite each other.
 oauth2_scheme = OAuth2PasswordBearer(
-    tokenUrl=f"{get_settings().api_prefix}/auth/token", auto_error=False
+    tokenUrl=f"{get_settings().api_prefix}/auth/token",
+    scheme_name="OAuth2PasswordBearer",
+    auto_error=False,
 )
 service_token_scheme = APIKeyHeader(
     name=SERVICE_TOKEN_HEADER,
+    scheme_name="ServiceToken",
     auto_error=False,
     description="The bootstrap service token (X_TOKEN): one shared secret with every right",
 )
-# X-API-Key is read from the headers below but not declared as a third security scheme:
-# schemathesis' authentication checks (4.32) misjudge operations offering three alternatives.
+api_key_scheme = APIKeyHeader(
+    name=API_KEY_HEADER,
+    scheme_name="ApiKey",
+    auto_error=False,
+    description="An API key (POST /users/me/api-keys): its owner's rights within its scopes",
+)
 
 _LOADED_ACCOUNT = "users.principal_account"
 
@@ -55,6 +64,7 @@ async def get_principal(
     session: SessionDep,
     _bearer: Annotated[str | None, Depends(oauth2_scheme)],
     _service_token: Annotated[str | None, Depends(service_token_scheme)],
+    _api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
     """Who is calling: the service token, else an API key, else a bearer token. Every
     credential the request carries must be valid: a wrong one is 401 whatever else it sends.

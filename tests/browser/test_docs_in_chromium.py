@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -48,7 +49,7 @@ if os.environ.get("BROWSER_TESTS") != "1":
 if not CHROMIUM.exists():
     raise RuntimeError(f"BROWSER_TESTS=1 but {CHROMIUM} is missing: apt-get install chromium")
 
-from playwright.sync_api import Browser, Page, Route, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Locator, Page, Route, sync_playwright  # noqa: E402
 
 
 @dataclass
@@ -192,12 +193,7 @@ def test_swagger_ui_login_and_try_it_out_work_offline(
     """The README's first steps: Authorize with the password flow, then call /users/me."""
     tab, traffic = page
     tab.goto(f"{server}/docs", wait_until="networkidle")
-    tab.locator("button.authorize").first.click()
-    tab.fill("#oauth_username", ADMIN_EMAIL)
-    tab.fill("#oauth_password", ADMIN_PASSWORD)
-    tab.locator(".auth-btn-wrapper button.authorize").first.click()
-    tab.locator(".auth-btn-wrapper button", has_text="Logout").first.wait_for(timeout=15_000)
-    tab.locator("button.btn-done").first.click()
+    _authorize_with_password(tab)
 
     operation = tab.locator("#operations-users-read_me_api_v1_users_me_get")
     operation.locator(".opblock-summary").click()
@@ -212,3 +208,67 @@ def test_swagger_ui_login_and_try_it_out_work_offline(
     assert ADMIN_EMAIL in operation.locator(".live-responses-table").inner_text()
     assert any(url.endswith("/api/v1/auth/token") for url in traffic.local)
     assert traffic.blocked == []
+
+
+def test_an_api_key_is_made_and_used_from_swagger_ui(
+    server: str, page: tuple[Page, Traffic]
+) -> None:
+    """docs/identity.md's key steps: create a key signed in with a password, log out of the
+    password flow, give the key to Authorize's ApiKey field and call the API with it alone."""
+    tab, traffic = page
+    tab.goto(f"{server}/docs", wait_until="networkidle")
+    _authorize_with_password(tab)
+    body = '{"name": "from-docs", "scopes": ["items:read"]}'
+    status, answer = _try_it_out(tab, "post", "/api/v1/users/me/api-keys", body)
+    assert status == "201", answer
+    key = json.loads(answer)["key"]
+
+    tab.locator("button.authorize").first.click()
+    password_flow = _auth_form(tab, "OAuth2PasswordBearer")
+    password_flow.locator("button", has_text="Logout").click()
+    api_key = _auth_form(tab, "ApiKey")
+    api_key.locator("input").fill(key)
+    api_key.locator("button.authorize").click()
+    api_key.locator("button", has_text="Logout").wait_for(timeout=15_000)
+    api_key.locator("button.btn-done").click()
+
+    items_status, _ = _try_it_out(tab, "get", "/api/v1/items")
+    keys_status, refused = _try_it_out(tab, "get", "/api/v1/users/me/api-keys")
+    assert items_status == "200"
+    assert keys_status == "403"  # the key alone spoke: keys cannot manage keys
+    assert "session_required" in refused
+    assert traffic.blocked == []
+
+
+def _authorize_with_password(tab: Page) -> None:
+    tab.locator("button.authorize").first.click()
+    tab.fill("#oauth_username", ADMIN_EMAIL)
+    tab.fill("#oauth_password", ADMIN_PASSWORD)
+    tab.locator(".auth-btn-wrapper button.authorize").first.click()
+    tab.locator(".auth-btn-wrapper button", has_text="Logout").first.wait_for(timeout=15_000)
+    tab.locator("button.btn-done").first.click()
+
+
+def _auth_form(tab: Page, scheme: str) -> Locator:
+    """One security scheme's part of the Authorize dialog."""
+    heading = tab.locator("h4", has_text=re.compile(rf"^\s*{scheme}\b"))
+    return tab.locator(".modal-ux .auth-container", has=heading)
+
+
+def _try_it_out(tab: Page, method: str, path: str, body: str | None = None) -> tuple[str, str]:
+    """(status, response body) of one operation run from Swagger UI with "Try it out"."""
+    summary = tab.locator(f".opblock-summary-path[data-path='{path}']")
+    operation = tab.locator(f".opblock-{method}", has=summary)
+    if not operation.locator(".opblock-body").is_visible():
+        operation.locator(".opblock-summary").click()
+    try_out = operation.locator("button.try-out__btn")
+    if try_out.inner_text().strip() == "Try it out":
+        try_out.click()
+    if body is not None:
+        operation.locator("textarea.body-param__text").fill(body)
+    operation.locator("button.execute").click()
+    row = operation.locator(".live-responses-table tr.response").first
+    row.wait_for(timeout=15_000)
+    status = row.locator("td.response-col_status").inner_text().strip()
+    answer = row.locator(".response-col_description pre").first.inner_text()
+    return status, answer

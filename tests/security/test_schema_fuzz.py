@@ -2,8 +2,14 @@
 
 A real server runs on the test database; schemathesis generates valid and invalid requests for
 every operation (examples, boundary values, random data and stateful sequences), signed in as an
-ordinary user and then as the service caller. Every response must be a non-5xx, with a
-documented status, media type, headers and body schema.
+ordinary user (with a bearer token, then with an API key holding every right the user has) and
+as the service caller. Every response must be a non-5xx, with a documented status, media type,
+headers and body schema.
+
+The check that a secured operation refuses a request without credentials (`ignored_auth`)
+removes the credential of each declared `apiKey`/`http` scheme and sends the request again; it
+cannot remove the OAuth2 password flow's bearer token, so it proves enforcement in the API-key
+and service-token runs, where every scheme the request could use is declared and removed.
 
 It takes minutes, so it runs from `.ci/hardening.sh` (on SQLite and PostgreSQL), which sets
 `FUZZ_MAX_EXAMPLES`; set it to run the fuzzing here too.
@@ -79,6 +85,19 @@ def _user_token(server: Server) -> str:
         return token
 
 
+def _user_api_key(server: Server) -> str:
+    """A key of the fuzzing user scoped to all the user holds: what a key may do, fuzzed."""
+    signed_in = {"Authorization": f"Bearer {_user_token(server)}"}
+    with httpx.Client(base_url=server.url, timeout=10, headers=signed_in) as http:
+        held = http.get("/api/v1/users/me/permissions")
+        assert held.status_code == 200, held.text
+        body = {"name": "fuzz", "scopes": held.json()}
+        created = http.post("/api/v1/users/me/api-keys", json=body)
+        assert created.status_code == 201, created.text
+        key: str = created.json()["key"]
+        return key
+
+
 def _fuzz(server: Server, header: str) -> None:
     command = [
         str(Path(sys.executable).with_name("st")),
@@ -118,6 +137,10 @@ def _fuzz(server: Server, header: str) -> None:
 
 def test_api_conforms_to_its_schema_as_a_user(fuzz_server: Server) -> None:
     _fuzz(fuzz_server, f"Authorization: Bearer {_user_token(fuzz_server)}")
+
+
+def test_api_conforms_to_its_schema_with_an_api_key(fuzz_server: Server) -> None:
+    _fuzz(fuzz_server, f"X-API-Key: {_user_api_key(fuzz_server)}")
 
 
 def test_api_conforms_to_its_schema_as_the_service_caller(fuzz_server: Server) -> None:
