@@ -20,7 +20,7 @@ from sqlalchemy.orm import QueryableAttribute
 from app.core.schemas import MAX_ID
 
 MAX_CURSOR_LENGTH = 512
-Order = Literal["asc", "desc"]
+Direction = Literal["asc", "desc"]
 Row = TypeVar("Row")
 
 
@@ -44,14 +44,14 @@ class Position:
     row_id: int
 
 
-def encode_cursor(sort: str, order: Order, value: Any, row_id: int) -> str:
+def encode_cursor(sort: str, order: Direction, value: Any, row_id: int) -> str:
     if isinstance(value, datetime):
         value = value.isoformat()
     raw = json.dumps({"s": sort, "o": order, "v": value, "id": row_id}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, *, sort: str, order: Order, key: SortKey) -> Position:
+def decode_cursor(cursor: str, *, sort: str, order: Direction, key: SortKey) -> Position:
     """The position a cursor names, checked: its sort order, an id in range, a value of the
     sort column's type; anything else is a CursorError."""
     if len(cursor) > MAX_CURSOR_LENGTH:
@@ -88,7 +88,7 @@ def after(
     key: SortKey,
     id_column: SQLColumnExpression[int],
     *,
-    order: Order,
+    order: Direction,
     resumed: bool,
 ) -> Select[Any]:
     """`statement` ordered by (sort, id), at most `:limit` rows and, when `resumed`, only

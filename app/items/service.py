@@ -19,7 +19,7 @@ from app.core.jobs.models import Job
 from app.core.jobs.outbox import enqueue
 from app.core.pagination import (
     CursorError,
-    Order,
+    Direction,
     Position,
     SortKey,
     after,
@@ -145,7 +145,7 @@ async def _write(
 
 @cache
 def page_statement(
-    sort: str, order: Order, *, owned: bool, text: bool, since: bool, until: bool, resumed: bool
+    sort: str, order: Direction, *, owned: bool, text: bool, since: bool, until: bool, resumed: bool
 ) -> Select[Item]:
     """The list's statement for one combination of sort, order and filters, built once: the
     values are bound at execution (`list_parameters`)."""
