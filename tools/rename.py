@@ -123,12 +123,28 @@ def _read(path: Path) -> str | None:
         return None
 
 
+def _package_word(package: str) -> re.Pattern[str]:
+    """The package as a word of its own: `${IMAGE:-pkg:latest}` and `pkg-migrate` count,
+    `my-pkg` does not."""
+    return re.compile(rf"(?<![A-Za-z0-9_])(?<![A-Za-z0-9]-){re.escape(package)}(?![A-Za-z0-9_])")
+
+
+def moves(root: Path, new: Identity) -> dict[Path, Path]:
+    """Files named after the package (systemd units, the nginx site), to their new names."""
+    word = _package_word(current(root).package)
+    found: dict[Path, Path] = {}
+    for path in text_files(root):
+        renamed = word.sub(new.package, path.name)
+        if renamed != path.name:
+            if (root / path.with_name(renamed)).exists():
+                raise ToolError(f"{path.with_name(renamed)} exists already")
+            found[path] = path.with_name(renamed)
+    return found
+
+
 def _rewrite(old: Identity, new: Identity) -> Callable[[Path, str], str]:
     """How one file's text changes: the three names, each where it stands for the service."""
-    # A word of its own: `${IMAGE:-pkg:latest}` and `pkg-migrate` count, `my-pkg` does not.
-    package = re.compile(
-        rf"(?<![A-Za-z0-9_])(?<![A-Za-z0-9]-){re.escape(old.package)}(?![A-Za-z0-9_])"
-    )
+    package = _package_word(old.package)
     urn = f"urn:{old.code}:"
     code_cell = f"`{old.code}`"
 
@@ -174,6 +190,7 @@ def rename(
     old = current(root)
     new = Identity(name=name or old.name, code=code or old.code, package=package or old.package)
     texts = plan(root, new)
+    renames = moves(root, new)
     originals = {path: (root / path).read_text(encoding="utf-8") for path in texts}
     written: list[Path] = []
     try:
@@ -184,7 +201,11 @@ def rename(
         for path in written:
             (root / path).write_text(originals[path], encoding="utf-8")
         raise
-    return written
+    for source, target in renames.items():
+        (root / source).rename(root / target)
+    return [renames.get(path, path) for path in written] + [
+        target for source, target in renames.items() if source not in texts
+    ]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.core.config import Settings
 from tests.core.test_gunicorn import _start
 from tests.observability.processes import run_python
 from tests.observability.receiver import Received, Span, receiver
@@ -92,7 +93,7 @@ def test_an_item_create_arrives_as_one_trace_with_its_statements(
     assert request.attributes["http.route"] == "/api/v1/items"
     assert request.attributes["http.request.method"] == "POST"
     assert request.attributes["http.response.status_code"] == 201
-    assert request.resource["service.name"] == "fst"
+    assert request.resource["service.name"] == Settings.model_fields["SERVICE_CODE"].default
 
     statements = [span for span in spans if span.kind == CLIENT_KIND]
     system = "postgresql" if is_postgres else "sqlite"

@@ -98,6 +98,10 @@ def test_rename_changes_every_place_and_nothing_else(
         assert f"urn:{old.code}:" not in text, path
     for path in (project / "app").rglob("*.py"):
         assert f'"{old.code}"' not in path.read_text(), path
+    named = [path for path in text_files(project) if old.package in path.name]
+    assert named == [], "files named after the package are renamed too"
+    assert (project / "deploy" / "systemd" / f"{new.package}.service").is_file()
+    assert (project / "deploy" / "nginx" / f"{new.package}.conf").is_file()
 
 
 def test_history_and_copier_answers_keep_their_names(project: Path) -> None:
