@@ -130,14 +130,14 @@ def _package_word(package: str) -> re.Pattern[str]:
 
 
 def moves(root: Path, new: Identity) -> dict[Path, Path]:
-    """Files named after the package (systemd units, the nginx site), to their new names."""
+    """Files named after the package (systemd units, the nginx site), to their new names. A
+    file already under the new name is replaced: `copier update` writes the template's
+    version under the template's name, then runs this, then merges the team's changes."""
     word = _package_word(current(root).package)
     found: dict[Path, Path] = {}
     for path in text_files(root):
         renamed = word.sub(new.package, path.name)
         if renamed != path.name:
-            if (root / path.with_name(renamed)).exists():
-                raise ToolError(f"{path.with_name(renamed)} exists already")
             found[path] = path.with_name(renamed)
     return found
 
@@ -202,7 +202,7 @@ def rename(
             (root / path).write_text(originals[path], encoding="utf-8")
         raise
     for source, target in renames.items():
-        (root / source).rename(root / target)
+        (root / source).replace(root / target)
     return [renames.get(path, path) for path in written] + [
         target for source, target in renames.items() if source not in texts
     ]
