@@ -65,10 +65,10 @@ async def authenticate(session: AsyncSession, presented: str) -> Principal:
     now = utcnow()
     if key is None or (key.expires_at is not None and key.expires_at <= now):
         raise InvalidApiKeyError
-    found = await roles.permissions_of(session, key.user_id)
-    if found is None or not found[0].is_active:
+    standing = await roles.standing_of(session, key.user_id)
+    if standing is None or not standing.is_active:
         raise InvalidApiKeyError
-    held = Principal(user_id=key.user_id, permissions=found[1])
+    held = Principal(user_id=key.user_id, permissions=standing.permissions)
     scopes = set(key.scopes.split())
     granted = held.permissions if ALL in scopes else {s for s in scopes if held.has(s)}
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:

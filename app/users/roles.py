@@ -4,9 +4,11 @@ roles afresh, so granting, taking away or editing a role applies at the next req
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy import delete as delete_rows
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,19 +33,51 @@ def permission_set(texts: Iterable[str | None]) -> frozenset[str]:
     return frozenset(held)
 
 
-async def permissions_of(session: AsyncSession, user_id: int) -> tuple[User, frozenset[str]] | None:
-    """The account and every permission it holds, in one query (None: no such account)."""
-    rows = (
-        await session.execute(
-            select(User, Role.permissions)
-            .outerjoin(UserRole, UserRole.user_id == User.id)
-            .outerjoin(Role, Role.id == UserRole.role_id)
-            .where(User.id == user_id)
-        )
-    ).all()
+@dataclass(frozen=True)
+class Standing:
+    """An account as a credential sees it now: may it act, at which token generation, with
+    which rights."""
+
+    is_active: bool
+    token_generation: int
+    permissions: frozenset[str]
+
+
+def _with_roles(*columns: Any) -> Select[Any]:
+    """`columns` of one account (the bound `user_id`), a row per role it holds."""
+    return (
+        select(*columns)
+        .outerjoin(UserRole, UserRole.user_id == User.id)
+        .outerjoin(Role, Role.id == UserRole.role_id)
+        .where(User.id == bindparam("user_id"))
+    )
+
+
+# Built once: every authenticated request runs one, and building a statement and its cache
+# key per request costs more than the query itself.
+_STANDING = _with_roles(User.is_active, User.token_generation, Role.permissions)
+_ACCOUNT = _with_roles(User, Role.permissions)
+
+
+async def standing_of(session: AsyncSession, user_id: int) -> Standing | None:
+    """The account's standing and every permission it holds, in one query of plain columns
+    (None: no such account)."""
+    connection = await session.connection()
+    rows = (await connection.execute(_STANDING, {"user_id": user_id})).all()
     if not rows:
         return None
-    return rows[0][0], permission_set(row[1] for row in rows)
+    is_active, generation, _ = rows[0]
+    return Standing(is_active, generation, permission_set(row[2] for row in rows))
+
+
+async def account_of(session: AsyncSession, user_id: int) -> tuple[User, Standing] | None:
+    """The account's row and its standing, in one query (None: no such account)."""
+    rows = (await session.execute(_ACCOUNT, {"user_id": user_id})).all()
+    if not rows:
+        return None
+    user: User = rows[0][0]
+    held = permission_set(row[1] for row in rows)
+    return user, Standing(user.is_active, user.token_generation, held)
 
 
 def _checked(permissions: Iterable[str]) -> str:

@@ -3,7 +3,6 @@ it: Swagger's Authorize dialog offers each, and clients generated from the schem
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -11,7 +10,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from httpx import AsyncClient
 
-from app.users.dependencies import API_KEY_HEADER, SERVICE_TOKEN_HEADER, get_principal
+from app.users.dependencies import API_KEY_HEADER, SERVICE_TOKEN_HEADER, PrincipalResolver
 from tests.factories import account
 
 API = "/api/v1"
@@ -23,8 +22,10 @@ ALTERNATIVES: list[dict[str, list[str]]] = [
 ]
 
 
-def _needs(dependant: Dependant, call: Callable[..., Any]) -> bool:
-    return dependant.call is call or any(_needs(sub, call) for sub in dependant.dependencies)
+def _resolves_principal(dependant: Dependant) -> bool:
+    return isinstance(dependant.call, PrincipalResolver) or any(
+        _resolves_principal(sub) for sub in dependant.dependencies
+    )
 
 
 def _operations_taking_credentials(application: FastAPI) -> tuple[set[str], set[str]]:
@@ -34,7 +35,7 @@ def _operations_taking_credentials(application: FastAPI) -> tuple[set[str], set[
     for route in iter_route_contexts(application.routes):  # as served, with included prefixes
         if not (isinstance(route.original_route, APIRoute) and route.include_in_schema):
             continue
-        found = taking if _needs(route.dependant, get_principal) else others
+        found = taking if _resolves_principal(route.dependant) else others
         found.update(f"{method} {route.path_format}" for method in route.methods or ())
     return taking, others
 
