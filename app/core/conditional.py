@@ -25,7 +25,7 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def if_match_version(
+async def if_match_version(
     if_match: Annotated[
         str | None,
         Header(

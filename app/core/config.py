@@ -319,7 +319,12 @@ def request_settings(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
 
 
-SettingsDep = Annotated["Settings", Depends(request_settings)]
+async def _settings_dependency(request: Request) -> Settings:
+    # A coroutine: FastAPI calls a plain function dependency in a worker thread.
+    return request_settings(request)
+
+
+SettingsDep = Annotated["Settings", Depends(_settings_dependency)]
 
 
 @lru_cache
