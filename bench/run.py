@@ -118,8 +118,9 @@ def fit_pools(servers: dict[Key, Server], free_slots: int) -> None:
         if role not in NO_DATABASE_ROLES
     )
     size = max(1, min(MAX_CONNECTIONS, (free_slots - SLOTS_KEPT_FREE) // max(processes, 1)))
-    # Load shedding refuses what passes twice the pool: never the benchmark's own connections.
-    limit = str(max(2 * size, MAX_CONNECTIONS))
+    # Load shedding never refuses the benchmark's own connections: one worker may hold all of
+    # a run's connections while the last requests of the run before it are still in progress.
+    limit = str(max(2 * size, 2 * MAX_CONNECTIONS))
     for server in servers.values():
         server.env.update(
             {"DB_POOL_SIZE": str(size), "DB_MAX_OVERFLOW": "0", "MAX_REQUESTS_IN_PROGRESS": limit}
