@@ -33,7 +33,6 @@ from app.core.middleware import (
 from app.core.ratelimit import RateLimiter, RateLimitMiddleware
 from app.items.router import router as items_router
 from app.jobs.router import router as jobs_router
-from app.users.openapi import document_credentials
 from app.users.router import router as users_router
 
 
@@ -78,7 +77,7 @@ class ServiceApp(FastAPI):
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
-            schema = document_credentials(super().openapi(), self.routes)
+            schema = docs.declare_credentials(super().openapi(), self.routes)
             schema = document_problem_media_type(schema)
             self.openapi_schema = _bounds_from_settings(schema, self.state.settings)
         return self.openapi_schema

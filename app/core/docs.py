@@ -1,16 +1,19 @@
 """API docs that need no internet: Swagger UI at `/docs` and ReDoc at `/redoc`, their assets
 served by the service itself from the bundles the `fastapi-offline` wheel ships (FastAPI's own
-pages load them from a CDN, which an internal network cannot reach).
+pages load them from a CDN, which an internal network cannot reach); and the credentials the
+OpenAPI document declares.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.docs import (
     get_redoc_html,
     get_swagger_ui_html,
@@ -18,7 +21,10 @@ from fastapi.openapi.docs import (
     swagger_ui_default_parameters,
 )
 from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.security.base import SecurityBase
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import BaseRoute
 
 DOCS_URL = "/docs"
 REDOC_URL = "/redoc"
@@ -96,3 +102,34 @@ def install(app: FastAPI) -> None:
             redoc_favicon_url=asset(request, "favicon.png"),
             with_google_fonts=False,
         )
+
+
+def _credential_schemes(dependant: Dependant) -> tuple[SecurityBase, ...]:
+    """The schemes the first dependency in the tree that takes credentials declares."""
+    schemes: tuple[SecurityBase, ...] = getattr(dependant.call, "openapi_schemes", ())
+    for sub in dependant.dependencies:
+        schemes = schemes or _credential_schemes(sub)
+    return schemes
+
+
+def declare_credentials(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    """`schema` with the credentials of every dependency that takes them (its `openapi_schemes`,
+    e.g. the users' `PrincipalResolver`) declared, and required, as alternatives, by the
+    operations that depend on one. FastAPI declares only schemes that are dependencies, and
+    solves those on every request."""
+    paths = schema.get("paths", {})
+    for route in iter_route_contexts(routes):  # as served: included prefixes applied
+        if not (isinstance(route.original_route, APIRoute) and route.include_in_schema):
+            continue
+        schemes = _credential_schemes(route.dependant)
+        if not schemes:
+            continue
+        declared = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        for scheme in schemes:
+            model = scheme.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+            declared[scheme.scheme_name] = model
+        for method in route.methods or ():
+            operation = paths.get(route.path_format, {}).get(method.lower())
+            if operation is not None:
+                operation["security"] = [{scheme.scheme_name: []} for scheme in schemes]
+    return schema

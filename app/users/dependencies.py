@@ -35,9 +35,10 @@ from app.users.permissions import USERS_ADMIN
 SERVICE_TOKEN_HEADER = "X-Token"  # noqa: S105 (a header name)
 API_KEY_HEADER = "X-API-Key"
 
-# The credentials as the OpenAPI document declares them (`app.users.openapi`): Swagger's
-# Authorize dialog offers each, and every authenticated operation lists them as alternatives.
-# They are not dependencies: solving three more per request cost 4-7% of an item request.
+# The credentials as the OpenAPI document declares them (`PrincipalResolver.openapi_schemes`):
+# Swagger's Authorize dialog offers each, and every authenticated operation lists them as
+# alternatives. They are not dependencies: solving three more per request cost 4-7% of an
+# item request. Each needs its own `scheme_name` (two `APIKeyHeader`s would share one).
 oauth2_scheme = OAuth2PasswordBearer(
     tokenUrl=f"{get_settings().api_prefix}/auth/token",
     scheme_name="OAuth2PasswordBearer",
@@ -72,6 +73,8 @@ class PrincipalResolver:
     `loads_account`: the same check also loads the account's row, for routes that need it
     (`CurrentUser`); the others read plain columns, which costs less.
     """
+
+    openapi_schemes = (oauth2_scheme, service_token_scheme, api_key_scheme)
 
     def __init__(self, *, loads_account: bool = False) -> None:
         self.loads_account = loads_account
